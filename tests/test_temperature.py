@@ -1,0 +1,65 @@
+"""The shared temperature math: limits, filtering and seeded sampling."""
+import math
+
+import pytest
+import torch
+
+from tts_temp import temperature as tm
+
+
+def test_softmax_limits():
+    logits = torch.tensor([[1.0, 3.0, 2.0]])
+    assert torch.equal(tm.tempered_softmax(logits, 0.0), torch.tensor([[0.0, 1.0, 0.0]]))
+    assert torch.allclose(tm.tempered_softmax(logits, 1.0), torch.softmax(logits, -1))
+    hot = tm.tempered_softmax(logits, 100.0)
+    assert torch.allclose(hot, torch.full_like(hot, 1 / 3), atol=0.01)
+
+
+def test_entropy_rises_with_temperature():
+    logits = torch.randn(4, 50, generator=torch.Generator().manual_seed(0)) * 3
+    values = [tm.entropy(logits, t).mean().item() for t in (0.0, 0.5, 1.0, 2.0)]
+    assert values[0] == 0.0
+    assert values == sorted(values)
+    assert values[-1] < math.log(50) + 1e-5
+
+
+def test_top_k_and_top_p():
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
+    assert torch.isinf(tm.filter_top_k(logits, 2)[0, 2:]).all()
+    assert torch.isfinite(tm.filter_top_k(logits, 2)[0, :2]).all()
+    kept = torch.isfinite(tm.filter_top_p(logits, 0.8))[0].tolist()
+    assert kept == [True, True, False, False]
+    kept = torch.isfinite(tm.filter_top_p(logits, 0.81))[0].tolist()
+    assert kept == [True, True, True, False]
+    kept = torch.isfinite(tm.filter_top_p(logits, 0.01))[0].tolist()
+    assert kept == [True, False, False, False]  # the top token always survives
+
+
+def test_sampling_is_seeded_and_respects_filters():
+    logits = torch.randn(8, 100, generator=torch.Generator().manual_seed(1))
+    a = tm.sample_logits(logits, 1.0, torch.Generator().manual_seed(7))
+    b = tm.sample_logits(logits, 1.0, torch.Generator().manual_seed(7))
+    assert torch.equal(a, b)
+    draws = torch.stack([tm.sample_logits(logits, 1.0, torch.Generator().manual_seed(s)) for s in range(20)])
+    assert (draws != draws[0]).any()
+    top1 = tm.sample_logits(logits, 5.0, torch.Generator().manual_seed(3), top_k=1)
+    assert torch.equal(top1, logits.argmax(-1))
+    assert torch.equal(tm.sample_logits(logits, 0.0), logits.argmax(-1))
+
+
+@pytest.mark.parametrize("bad", [-0.1, float("nan"), float("inf")])
+def test_bad_temperature(bad):
+    with pytest.raises(ValueError):
+        tm.check_temperature(bad)
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, 1.5, float("nan")])
+def test_bad_top_p(bad):
+    with pytest.raises(ValueError):
+        tm.check_top_p(bad)
+
+
+@pytest.mark.parametrize("bad", [0, -3, 1.5])
+def test_bad_top_k(bad):
+    with pytest.raises(ValueError):
+        tm.check_top_k(bad)

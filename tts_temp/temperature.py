@@ -1,0 +1,96 @@
+"""The shared temperature math: one small set of functions that both the ASR and the TTS use.
+
+Discrete form: p = softmax(logits / T), with optional top-k / top-p truncation. T -> 0 is argmax,
+T = 1 is the model's own distribution, T > 1 is flatter. Randomness only ever comes from an
+explicit `torch.Generator`, so a result is reproducible from its seed and nothing else.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+
+def check_temperature(temperature: float) -> float:
+    """Refuse NaN, infinite and negative temperatures with a message meant for the user."""
+    t = float(temperature)
+    if math.isnan(t) or math.isinf(t) or t < 0:
+        raise ValueError(f"temperature must be a finite number >= 0, got {temperature!r}")
+    return t
+
+
+def check_top_k(top_k: int | None) -> int | None:
+    if top_k is not None and (int(top_k) != top_k or top_k < 1):
+        raise ValueError(f"top_k must be an integer >= 1, got {top_k!r}")
+    return None if top_k is None else int(top_k)
+
+
+def check_top_p(top_p: float | None) -> float | None:
+    if top_p is not None and not (0.0 < float(top_p) <= 1.0):  # NaN fails this test too
+        raise ValueError(f"top_p must be in (0, 1], got {top_p!r}")
+    return None if top_p is None else float(top_p)
+
+
+def tempered_log_softmax(logits: Tensor, temperature: float) -> Tensor:
+    """log softmax(logits / T) over the last axis; T = 0 puts all mass on the argmax."""
+    logits = logits.float()
+    if temperature == 0:
+        out = torch.full_like(logits, -math.inf)
+        return out.scatter_(-1, logits.argmax(dim=-1, keepdim=True), 0.0)
+    return torch.log_softmax(logits / temperature, dim=-1)
+
+
+def tempered_softmax(logits: Tensor, temperature: float) -> Tensor:
+    return tempered_log_softmax(logits, temperature).exp()
+
+
+def filter_top_k(logits: Tensor, top_k: int | None) -> Tensor:
+    """Keep the k largest logits per row (ties at the k-th value are kept); others -> -inf."""
+    if top_k is None or top_k >= logits.shape[-1]:
+        return logits
+    kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
+    return logits.masked_fill(logits < kth, -math.inf)
+
+
+def filter_top_p(logits: Tensor, top_p: float | None) -> Tensor:
+    """Nucleus filtering: keep the smallest set of tokens whose probability reaches `top_p`.
+
+    The most likely token is always kept, so the result is never empty.
+    """
+    if top_p is None or top_p >= 1.0:
+        return logits
+    sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+    probs = torch.softmax(sorted_logits.float(), dim=-1)
+    mass_before = probs.cumsum(dim=-1) - probs  # probability of the tokens ranked above
+    drop_sorted = mass_before >= top_p
+    drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
+    return logits.masked_fill(drop, -math.inf)
+
+
+def sample_logits(
+    logits: Tensor,
+    temperature: float,
+    generator: torch.Generator | None = None,
+    top_k: int | None = None,
+    top_p: float | None = None,
+) -> Tensor:
+    """Draw one index per row from softmax(filtered logits / T); T = 0 is the argmax.
+
+    Filtering happens on the tempered distribution, so top-p means "the nucleus at this
+    temperature". `generator` is the only source of randomness.
+    """
+    if temperature == 0:
+        return logits.argmax(dim=-1)
+    scaled = logits.float() / temperature
+    scaled = filter_top_p(filter_top_k(scaled, top_k), top_p)
+    probs = torch.softmax(scaled, dim=-1)
+    flat = probs.reshape(-1, probs.shape[-1])
+    return torch.multinomial(flat, 1, generator=generator).reshape(probs.shape[:-1])
+
+
+def entropy(logits: Tensor, temperature: float = 1.0) -> Tensor:
+    """Shannon entropy (nats) of softmax(logits / T) per row; 0 at T = 0."""
+    logp = tempered_log_softmax(logits, temperature)
+    p = logp.exp()
+    return -(p * torch.where(p > 0, logp, torch.zeros_like(logp))).sum(dim=-1)
