@@ -16,6 +16,10 @@ import numpy as np
 import soundfile as sf
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 class AudioError(ValueError):
     """Raised for audio that cannot be used; its message is one line meant for the user."""
 
@@ -73,6 +77,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> tuple[Path, Path]:
     final.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=suffix or final.suffix, dir=final.parent)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; the final file should look like any other
     return final, Path(tmp)
 
 

@@ -1,0 +1,134 @@
+"""`tts-temp synthesize` and `tts-temp train`."""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import warnings
+from pathlib import Path
+
+from tts_temp.errors import UserError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("synthesize", help="speak text with the OverFlow-style voice at a sampling temperature",
+                       description="Speak text. Temperature scales the latent sample: z = mu + T * sigma * eps.")
+    p.add_argument("text", nargs="?", help="text to speak (or use --text-file)")
+    p.add_argument("--text-file", type=Path, help="one sentence per line -> OUT_DIR/0001.wav, 0002.wav, ...")
+    p.add_argument("--out", type=Path, help="output wav (one text, one temperature and seed)")
+    p.add_argument("--out-dir", type=Path, help="output folder (text files, or several temperatures/seeds)")
+    p.add_argument("--voice", type=Path, default=None, help="voice checkpoint (default: the shipped voice)")
+    p.add_argument("--temperature", type=float, nargs="+", default=[0.667],
+                   help="one or more temperatures (default 0.667, the OverFlow paper's listening-test value)")
+    p.add_argument("--seed", type=int, default=None, help="seed for one output")
+    p.add_argument("--seeds", type=int, nargs="+", default=None, help="several seeds, one output each")
+    p.add_argument("--duration", choices=["threshold", "sample"], default="threshold",
+                   help="deterministic durations (threshold) or sampled ones")
+    p.add_argument("--duration-threshold", type=float, default=None,
+                   help="stay-probability threshold (default: the voice's calibrated value)")
+    p.add_argument("--speaking-rate", type=float, default=1.0, help=">1 faster, <1 slower")
+    p.add_argument("--max-seconds", type=float, default=20.0, help="longest sentence to generate")
+    p.set_defaults(func=run_synthesize)
+
+    t = sub.add_parser("train", help="train or resume a voice from a TOML config")
+    t.add_argument("config", type=Path)
+    t.add_argument("--max-minutes", type=float, default=None)
+    t.add_argument("--export", type=Path, default=None)
+    t.set_defaults(func=run_train)
+
+
+def _jobs(args) -> list[tuple[str, Path]]:
+    """(text, output path) pairs; the naming follows Piper/Coqui batch conventions."""
+    if args.text_file is not None:
+        if args.text is not None:
+            raise UserError("give either TEXT or --text-file, not both")
+        if args.out_dir is None:
+            raise UserError("--text-file needs --out-dir")
+        try:
+            lines = [l.strip() for l in args.text_file.read_text(encoding="utf-8").splitlines()]
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UserError(f"{args.text_file}: cannot read ({exc.__class__.__name__})") from None
+        lines = [l for l in lines if l]
+        if not lines:
+            raise UserError(f"{args.text_file}: no sentences")
+        return [(l, args.out_dir / f"{i:04d}.wav") for i, l in enumerate(lines, 1)]
+    if args.text is None:
+        raise UserError("give TEXT or --text-file")
+    if args.out is None and args.out_dir is None:
+        raise UserError("give --out FILE.wav or --out-dir DIR")
+    return [(args.text, args.out if args.out is not None else args.out_dir / "0001.wav")]
+
+
+def _variants(args) -> list[tuple[float, int | None]]:
+    temps = args.temperature
+    for t in temps:
+        if not math.isfinite(t) or t < 0:
+            raise UserError(f"temperature must be a finite number >= 0, got {t}")
+    seeds = args.seeds if args.seeds is not None else [args.seed]
+    return [(t, s) for t in temps for s in seeds]
+
+
+def _variant_path(path: Path, t: float, seed: int | None, many: bool) -> Path:
+    if not many:
+        return path
+    tag = f"T{t:g}" + ("" if seed is None else f"_s{seed}")
+    return path.with_name(f"{path.stem}_{tag}{path.suffix}")
+
+
+def run_synthesize(args) -> int:
+    from tts_temp.audio import write_wav
+    from tts_temp.tts.synthesize import SynthesisOptions, synthesize_batch
+    from tts_temp.tts.voice import load_voice
+
+    jobs = _jobs(args)
+    variants = _variants(args)
+    many = len(variants) > 1
+    if many and args.out is not None and args.text_file is None:
+        raise UserError("several temperatures or seeds need --out-dir")
+    opts = SynthesisOptions(duration=args.duration, duration_threshold=args.duration_threshold,
+                            speaking_rate=args.speaking_rate, max_seconds=args.max_seconds)
+    opts.validate()
+    voice = load_voice(args.voice)
+    failed = 0
+    for text, path in jobs:
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                out = synthesize_batch(voice, text, [v[0] for v in variants], [v[1] for v in variants], opts)
+            for w in caught:
+                print(f"tts-temp synthesize: warning: {w.message}", file=sys.stderr)
+            for (t, seed), wav, capped in zip(variants, out.waveforms, out.hit_max_length):
+                dest = _variant_path(path, t, seed, many)
+                write_wav(dest, wav, out.sample_rate)
+                note = " (hit --max-seconds)" if capped else ""
+                print(f"{dest}  T={t:g} seed={seed} {len(wav) / out.sample_rate:.2f} s{note}")
+        except UserError as exc:
+            if len(jobs) == 1:
+                raise
+            failed += 1
+            print(f"tts-temp synthesize: error: {path.name}: {exc}", file=sys.stderr)
+        except OSError as exc:
+            raise UserError(f"{path}: cannot write ({exc.strerror or exc.__class__.__name__})") from None
+    if failed:
+        print(f"tts-temp synthesize: {failed} of {len(jobs)} sentences failed", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run_train(args) -> int:
+    from tts_temp.tts.train import Trainer, load_config
+
+    if not args.config.is_file():
+        raise UserError(f"{args.config}: no such config")
+    try:
+        model_cfg, cfg = load_config(args.config)
+    except (ValueError, TypeError) as exc:
+        raise UserError(f"{args.config}: {exc}") from None
+    if not Path(cfg.features).is_file():
+        raise UserError(f"{cfg.features}: no features; run scripts/make_corpus.py first")
+    trainer = Trainer(model_cfg, cfg, log=lambda m: print(m, flush=True))
+    trainer.run(max_seconds=None if args.max_minutes is None else args.max_minutes * 60)
+    if args.export:
+        trainer.voice().save(args.export)
+        print(f"exported {args.export}")
+    return 0

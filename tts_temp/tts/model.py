@@ -1,0 +1,100 @@
+"""OverFlow = text encoder + neural HMM over latent frames + flow from latent to mel.
+
+Training maximises log p(mel | text) = log p_HMM(flow(mel)) + log|det d flow / d mel| exactly.
+The flow can be switched off (`flow_active = False`): the HMM then models the mel frames
+directly, which is how training starts (see tts_temp.tts.train for why).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+
+import torch
+from torch import nn
+
+from tts_temp.tts.encoder import Encoder
+from tts_temp.tts.flow import FlowDecoder
+from tts_temp.tts.hmm import NeuralHMM, SampleOptions
+
+
+@dataclass
+class ModelConfig:
+    n_symbols: int
+    n_mels: int = 80
+    encoder_dim: int = 256
+    encoder_convs: int = 3
+    states_per_phone: int = 2
+    prenet_dim: int = 128
+    lstm_dim: int = 256
+    prenet_dropout: float = 0.5
+    std_floor: float = 0.01
+    flow_blocks: int = 4
+    flow_hidden: int = 64
+    flow_layers: int = 2
+    flow_kernel: int = 5
+    squeeze: int = 2
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def length_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
+    return torch.arange(max_len, device=lengths.device)[None] < lengths[:, None]
+
+
+class OverFlow(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = Encoder(cfg.n_symbols, cfg.encoder_dim, cfg.encoder_convs, states_per_phone=cfg.states_per_phone)
+        self.hmm = NeuralHMM(cfg.encoder_dim, cfg.n_mels, cfg.prenet_dim, cfg.lstm_dim, cfg.prenet_dropout,
+                             cfg.std_floor)
+        self.flow = FlowDecoder(cfg.n_mels, cfg.flow_blocks, cfg.flow_hidden, cfg.flow_layers, cfg.flow_kernel,
+                                cfg.squeeze, identity=True)
+        self.register_buffer("flow_on", torch.tensor(False))
+
+    @property
+    def flow_active(self) -> bool:
+        return bool(self.flow_on)
+
+    @flow_active.setter
+    def flow_active(self, value: bool) -> None:
+        self.flow_on.fill_(bool(value))
+
+    def log_likelihood(self, ids, id_lengths, mels, mel_lengths) -> torch.Tensor:
+        """Exact log p(mels | ids) per item, (B,). mels: (B, n_mels, T), T a multiple of squeeze."""
+        states, n_states = self.encoder(ids, id_lengths)
+        z, logdet = mels, torch.zeros(mels.shape[0], device=mels.device)
+        if self.flow_active:
+            mask = length_mask(mel_lengths, mels.shape[2]).unsqueeze(1).to(mels.dtype)
+            z, logdet = self.flow(mels, mask)
+        ll = self.hmm.log_likelihood(states, n_states, z.transpose(1, 2), mel_lengths)
+        return ll + logdet
+
+    def loss(self, ids, id_lengths, mels, mel_lengths) -> torch.Tensor:
+        """Negative log-likelihood per frame (the number training logs)."""
+        return -self.log_likelihood(ids, id_lengths, mels, mel_lengths).sum() / mel_lengths.sum()
+
+    @torch.no_grad()
+    def sample(self, ids: torch.Tensor, opts: SampleOptions, temperatures: Sequence[float],
+               generators: Sequence[torch.Generator | None]) -> tuple[torch.Tensor, torch.Tensor]:
+        """One text, many (temperature, generator) pairs in one batch -> normalised mels (B, n_mels, T), lengths."""
+        bsz = len(temperatures)
+        ids = ids.reshape(1, -1).expand(bsz, -1)
+        id_lengths = torch.full((bsz,), ids.shape[1], dtype=torch.long)
+        states, n_states = self.encoder(ids, id_lengths)
+        z, lengths = self.hmm.sample(states, n_states, opts, torch.tensor(list(temperatures)), generators)
+        z = z.transpose(1, 2)
+        if self.flow_active:
+            pad = (-z.shape[2]) % self.cfg.squeeze
+            if pad:
+                z = torch.cat([z, z[:, :, -1:].expand(-1, -1, pad)], dim=2)
+            padded = lengths + (-lengths) % self.cfg.squeeze
+            mask = length_mask(padded, z.shape[2]).unsqueeze(1).to(z.dtype)
+            z, _ = self.flow(z, mask, reverse=True)
+        return z, lengths

@@ -1,0 +1,273 @@
+"""Resumable training: plain neural HMM first, then the flow added as an identity and trained jointly.
+
+Why two phases: trained jointly from scratch on this kind of machine, the flow learnt to model the
+frames by itself and the output ignored the text. A plain neural HMM must explain every frame
+from the state it is in, so it learns the alignment first; the flow, starting as the exact
+identity, can then only improve on a model that already uses the text.
+
+Resumption is exact in what matters: model, optimiser, step, epoch position and elapsed time are
+in `last.pt`, written atomically; Ctrl-C or SIGTERM saves before exiting.
+"""
+from __future__ import annotations
+
+import math
+import os
+import signal
+import time
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import torch
+
+from tts_temp.audio import atomic_path
+from tts_temp.tts import features as features_mod
+from tts_temp.tts.hmm import SampleOptions
+from tts_temp.tts.model import ModelConfig, OverFlow
+from tts_temp.tts.text import SYMBOLS
+from tts_temp.tts.voice import Voice
+
+
+@dataclass
+class TrainConfig:
+    features: str = "corpus/features_phonemes.pt"
+    out_dir: str = "runs/voice-small"
+    batch_frames: int = 3200
+    max_batch: int = 16
+    lr: float = 1e-3
+    flow_lr: float = 5e-4
+    hmm_steps: int = 4000          # plain neural HMM phase
+    total_steps: int = 8000        # then HMM + flow
+    grad_clip: float = 5.0
+    checkpoint_seconds: float = 300.0
+    log_every: int = 10
+    seed: int = 0
+    threads: int = 2
+    init_from: str = ""           # a voice to start from when there is no last.pt
+
+
+def _section(cls, d: dict):
+    names = {f.name for f in fields(cls)}
+    unknown = set(d) - names
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} keys: {sorted(unknown)}")
+    return d
+
+
+def load_config(path: str | os.PathLike) -> tuple[ModelConfig, TrainConfig]:
+    with open(path, "rb") as f:
+        raw = tomllib.load(f)
+    model = ModelConfig(n_symbols=len(SYMBOLS), **_section(ModelConfig, raw.get("model", {})))
+    train = TrainConfig(**_section(TrainConfig, raw.get("train", {})))
+    return model, train
+
+
+def make_batches(lengths: list[int], batch_frames: int, max_batch: int) -> list[list[int]]:
+    """Length-bucketed batches: similar lengths together, so little compute goes to padding."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batches, cur = [], []
+    for i in order:
+        if cur and (len(cur) + 1) * lengths[i] > batch_frames or len(cur) >= max_batch:
+            batches.append(cur)
+            cur = []
+        cur.append(i)
+    if cur:
+        batches.append(cur)
+    return batches
+
+
+def collate(feats: features_mod.Features, idx: list[int], device) -> tuple[torch.Tensor, ...]:
+    ids = [feats.ids[i] for i in idx]
+    mels = [feats.normalised(i) for i in idx]
+    id_lengths = torch.tensor([len(x) for x in ids])
+    mel_lengths = torch.tensor([m.shape[1] for m in mels])
+    ids_pad = torch.zeros(len(idx), int(id_lengths.max()), dtype=torch.long)
+    mel_pad = torch.zeros(len(idx), mels[0].shape[0], int(mel_lengths.max()))
+    for j, (x, m) in enumerate(zip(ids, mels)):
+        ids_pad[j, : len(x)] = x
+        mel_pad[j, :, : m.shape[1]] = m
+    return ids_pad.to(device), id_lengths.to(device), mel_pad.to(device), mel_lengths.to(device)
+
+
+@dataclass
+class State:
+    step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0
+    seconds: float = 0.0
+    history: list = field(default_factory=list)
+
+
+class Trainer:
+    def __init__(self, model_cfg: ModelConfig, cfg: TrainConfig, log=print):
+        self.cfg, self.log = cfg, log
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if self.device.type == "cpu":
+            torch.set_num_threads(cfg.threads)
+        self.feats = features_mod.load(Path(cfg.features))
+        self.model = OverFlow(model_cfg).to(self.device)
+        self.out = Path(cfg.out_dir)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.state = State()
+        self.batches = make_batches([m.shape[1] for m in self.feats.mels], cfg.batch_frames, cfg.max_batch)
+        n_states = sum(len(x) for x in self.feats.ids) * model_cfg.states_per_phone
+        n_frames = sum(m.shape[1] for m in self.feats.mels)
+        self.model.hmm.init_transition(min(0.9, n_states / n_frames))
+        self.optim = self._optimizer()
+        self._resume()
+
+    def _optimizer(self) -> torch.optim.Optimizer:
+        lr = self.cfg.flow_lr if self.model.flow_active else self.cfg.lr
+        return torch.optim.Adam(self.model.parameters(), lr=lr)
+
+    @property
+    def last_path(self) -> Path:
+        return self.out / "last.pt"
+
+    def _resume(self) -> None:
+        if self.last_path.exists():
+            ck = torch.load(self.last_path, map_location=self.device, weights_only=True)
+            self.model.load_state_dict(ck["model"])
+            self.optim = self._optimizer()
+            self.optim.load_state_dict(ck["optim"])
+            self.state = State(**ck["state"])
+            self.log(f"resumed from {self.last_path} at step {self.state.step}")
+        elif self.cfg.init_from:
+            d = torch.load(self.cfg.init_from, map_location=self.device, weights_only=True)
+            self.model.load_state_dict(d["state_dict"])
+            self.state.step = int(d.get("meta", {}).get("step", 0))
+            self.state.seconds = float(d.get("meta", {}).get("train_seconds", 0.0))
+            self.optim = self._optimizer()
+            self.log(f"initialised from voice {self.cfg.init_from} at step {self.state.step}")
+
+    def save(self) -> None:
+        final, tmp = atomic_path(self.last_path)
+        try:
+            torch.save({"model": self.model.state_dict(), "optim": self.optim.state_dict(),
+                        "state": self.state.__dict__}, tmp)
+            os.replace(tmp, final)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _epoch_order(self, epoch: int) -> list[int]:
+        g = torch.Generator().manual_seed(self.cfg.seed * 100003 + epoch)
+        return torch.randperm(len(self.batches), generator=g).tolist()
+
+    def step(self, idx: list[int]) -> float:
+        self.model.train()
+        batch = collate(self.feats, idx, self.device)
+        loss = self.model.loss(*batch)
+        self.optim.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        self.optim.step()
+        return loss.item()
+
+    def run(self, max_steps: int | None = None, max_seconds: float | None = None) -> State:
+        """Train until total_steps (or the given limits); safe to interrupt at any time."""
+        stop = {"flag": False}
+
+        def on_term(signum, frame):
+            stop["flag"] = True
+
+        old = signal.signal(signal.SIGTERM, on_term) if _main_thread() else None
+        start, last_ck = time.time(), time.time()
+        run_steps, frames, losses, t_log = 0, 0, [], time.time()
+        try:
+            while self.state.step < self.cfg.total_steps and not stop["flag"]:
+                if max_steps is not None and run_steps >= max_steps:
+                    break
+                if max_seconds is not None and time.time() - start >= max_seconds:
+                    break
+                if not self.model.flow_active and self.state.step >= self.cfg.hmm_steps:
+                    self.model.flow_active = True
+                    self.optim = self._optimizer()
+                    self.log(f"step {self.state.step}: flow switched on (identity), lr {self.cfg.flow_lr}")
+                order = self._epoch_order(self.state.epoch)
+                if self.state.batch_in_epoch >= len(order):
+                    self.state.epoch += 1
+                    self.state.batch_in_epoch = 0
+                    continue
+                idx = self.batches[order[self.state.batch_in_epoch]]
+                t0 = time.time()
+                loss = self.step(idx)
+                if not math.isfinite(loss):
+                    raise FloatingPointError(f"loss is {loss} at step {self.state.step}")
+                self.state.seconds += time.time() - t0
+                self.state.step += 1
+                self.state.batch_in_epoch += 1
+                run_steps += 1
+                frames += sum(self.feats.mels[i].shape[1] for i in idx)
+                losses.append(loss)
+                if self.state.step % self.cfg.log_every == 0:
+                    dt = time.time() - t_log
+                    mean = sum(losses) / len(losses)
+                    self.state.history.append([self.state.step, round(self.state.seconds, 1), round(mean, 4)])
+                    self.log(f"step {self.state.step} epoch {self.state.epoch} loss {mean:.4f} "
+                             f"{frames / dt:.0f} frames/s flow={'on' if self.model.flow_active else 'off'} "
+                             f"trained {self.state.seconds / 60:.1f} min")
+                    frames, losses, t_log = 0, [], time.time()
+                if time.time() - last_ck >= self.cfg.checkpoint_seconds:
+                    self.save()
+                    last_ck = time.time()
+        except KeyboardInterrupt:
+            self.log("interrupted: saving checkpoint")
+        finally:
+            self.save()
+            if old is not None:
+                signal.signal(signal.SIGTERM, old)
+        return self.state
+
+    def voice(self, duration_threshold: float | None = None) -> Voice:
+        """The current weights as a Voice, with the duration threshold calibrated on training data."""
+        self.model.eval()
+        cpu_model = OverFlow(self.model.cfg)
+        cpu_model.load_state_dict({k: v.cpu() for k, v in self.model.state_dict().items()})
+        cpu_model.eval()
+        meta = {"step": self.state.step, "train_seconds": round(self.state.seconds, 1),
+                "corpus_sha256": self.feats.corpus_sha256, "train_config": dict(self.cfg.__dict__),
+                "device": self.device.type, "loss_history": [list(map(float, h)) for h in self.state.history[-200:]]}
+        voice = Voice(cpu_model, self.feats.mel, self.feats.mean, self.feats.std, self.feats.frontend, 0.55, meta)
+        if duration_threshold is None:
+            duration_threshold = calibrate_threshold(voice, self.feats)
+        voice.duration_threshold = duration_threshold
+        return voice
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+@torch.no_grad()
+def mean_duration_ratio(voice: Voice, feats: features_mod.Features, threshold: float, items: list[int]) -> float:
+    """Synthesised / real frames at T=0 over `items`, all texts in one padded batch."""
+    model = voice.model
+    ids = [feats.ids[i] for i in items]
+    lengths = torch.tensor([len(x) for x in ids])
+    pad = torch.zeros(len(ids), int(lengths.max()), dtype=torch.long)
+    for j, x in enumerate(ids):
+        pad[j, : len(x)] = x
+    states, n_states = model.encoder(pad, lengths)
+    opts = SampleOptions(temperature=0.0, duration_threshold=threshold, max_frames=3000)
+    _, out_len = model.hmm.sample(states, n_states, opts, torch.zeros(len(ids)), [None] * len(ids))
+    real = sum(feats.mels[i].shape[1] for i in items)
+    return float(out_len.sum()) / real
+
+
+def calibrate_threshold(voice: Voice, feats: features_mod.Features, n_items: int = 48, iters: int = 10) -> float:
+    """Bisect the stay-probability threshold so that T=0 speech is as long as the training speech.
+
+    A higher threshold leaves states sooner (shorter speech); the ratio is monotone in it.
+    """
+    step = max(1, len(feats.ids) // n_items)
+    items = list(range(0, len(feats.ids), step))[:n_items]
+    lo, hi = 0.02, 0.98
+    for _ in range(iters):
+        mid = (lo + hi) / 2
+        if mean_duration_ratio(voice, feats, mid, items) > 1.0:
+            lo = mid
+        else:
+            hi = mid
+    return round((lo + hi) / 2, 4)

@@ -1,0 +1,87 @@
+"""A voice = trained OverFlow weights + everything needed to use them (features, front end, timing).
+
+Saved as one torch file of plain tensors, numbers and strings, so it loads with
+`torch.load(weights_only=True)`: opening a voice can never run code.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import torch
+
+from tts_temp.audio import atomic_path
+from tts_temp.errors import UserError
+from tts_temp.tts.mel import MelConfig
+from tts_temp.tts.model import ModelConfig, OverFlow
+from tts_temp.tts.text import SYMBOLS, FrontEnd
+
+SHIPPED = "slt-small.pt"
+
+
+@dataclass
+class Voice:
+    model: OverFlow
+    mel: MelConfig
+    mean: float
+    std: float
+    frontend: FrontEnd
+    duration_threshold: float = 0.55
+    meta: dict = field(default_factory=dict)
+
+    def denormalise(self, mels: torch.Tensor) -> torch.Tensor:
+        return mels * self.std + self.mean
+
+    def to_dict(self) -> dict:
+        return {
+            "format": "tts_temp.voice/1",
+            "model_config": self.model.cfg.to_dict(),
+            "state_dict": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
+            "mel": self.mel.to_dict(), "mean": self.mean, "std": self.std,
+            "frontend": {"phonemes": self.frontend.phonemes, "voice": self.frontend.voice},
+            "symbols": list(SYMBOLS), "duration_threshold": self.duration_threshold, "meta": dict(self.meta),
+        }
+
+    def save(self, path: str | os.PathLike) -> Path:
+        final, tmp = atomic_path(path)
+        try:
+            torch.save(self.to_dict(), tmp)
+            os.replace(tmp, final)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return final
+
+
+def shipped_voice_path() -> Path:
+    return Path(str(resources.files("tts_temp.tts") / "voices" / SHIPPED))
+
+
+def voice_from_dict(d: dict) -> Voice:
+    if d.get("format") != "tts_temp.voice/1":
+        raise UserError("not a tts_temp voice checkpoint")
+    if list(d["symbols"]) != list(SYMBOLS)[: len(d["symbols"])]:
+        raise UserError("voice was trained with a different symbol table")
+    model = OverFlow(ModelConfig.from_dict(d["model_config"]))
+    model.load_state_dict(d["state_dict"])
+    model.eval()
+    return Voice(model, MelConfig(**d["mel"]), float(d["mean"]), float(d["std"]), FrontEnd(**d["frontend"]),
+                 float(d["duration_threshold"]), dict(d.get("meta", {})))
+
+
+def load_voice(path: str | os.PathLike | None = None) -> Voice:
+    """Load a voice checkpoint; None means the voice shipped with the package."""
+    path = Path(path) if path is not None else shipped_voice_path()
+    if not path.is_file():
+        raise UserError(f"{path}: no such voice checkpoint")
+    try:
+        d = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a damaged file
+        raise UserError(f"{path}: cannot read voice checkpoint ({type(exc).__name__})") from None
+    if not isinstance(d, dict):
+        raise UserError(f"{path}: not a tts_temp voice checkpoint")
+    try:
+        return voice_from_dict(d)
+    except (KeyError, RuntimeError, TypeError, ValueError) as exc:
+        raise UserError(f"{path}: damaged voice checkpoint ({type(exc).__name__})") from None
