@@ -63,3 +63,18 @@ def test_bad_top_p(bad):
 def test_bad_top_k(bad):
     with pytest.raises(ValueError):
         tm.check_top_k(bad)
+
+
+def test_sample_gaussian_is_mean_at_zero_and_scales_with_temperature():
+    from tts_temp.temperature import sample_gaussian
+
+    mean = torch.full((20000,), 2.0)
+    std = torch.full((20000,), 0.5)
+    assert torch.equal(sample_gaussian(mean, std, 0.0, torch.Generator().manual_seed(0)), mean)
+    for t in (0.5, 1.0, 2.0):
+        z = sample_gaussian(mean, std, t, torch.Generator().manual_seed(1))
+        assert abs(float(z.std()) - 0.5 * t) < 0.02 * t
+        assert abs(float(z.mean()) - 2.0) < 0.02 * t
+    a = sample_gaussian(mean, std, 0.7, torch.Generator().manual_seed(3))
+    b = sample_gaussian(mean, std, 0.7, torch.Generator().manual_seed(3))
+    assert torch.equal(a, b)

@@ -94,3 +94,16 @@ def entropy(logits: Tensor, temperature: float = 1.0) -> Tensor:
     logp = tempered_log_softmax(logits, temperature)
     p = logp.exp()
     return -(p * torch.where(p > 0, logp, torch.zeros_like(logp))).sum(dim=-1)
+
+
+def sample_gaussian(mean: Tensor, std: Tensor, temperature: float | Tensor,
+                    generator: torch.Generator | None = None) -> Tensor:
+    """The continuous form: z = mean + T * std * eps, eps ~ N(0, I) drawn from `generator`.
+
+    T = 0 returns the mean exactly (no noise is drawn, so the generator is left untouched);
+    T = 1 is the model's own spread. `temperature` may be a tensor that broadcasts per row.
+    """
+    if not torch.is_tensor(temperature) and temperature == 0:
+        return mean.clone()
+    eps = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)
+    return mean + temperature * std * eps

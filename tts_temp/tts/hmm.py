@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tts_temp.temperature import sample_gaussian
+
 NEG = -1e30  # stands in for log(0): unlike -inf, logaddexp of two of these has a finite gradient
 
 
@@ -230,8 +232,7 @@ class NeuralHMM(nn.Module):
             cur = state.clamp(max=a.shape[1] - 1)
             mean = a[idx_b, cur] + b
             std = sigma[idx_b, cur] * s
-            eps = torch.stack([torch.randn(mean.shape[1], generator=g, device=dev) for g in generators])
-            z = mean + temp[:, None] * std * eps
+            z = torch.stack([sample_gaussian(mean[i], std[i], temp[i], g) for i, g in enumerate(generators)])
             z = torch.where(done[:, None], torch.zeros_like(z), z)
             out.append(z)
             lengths += (~done).long()
