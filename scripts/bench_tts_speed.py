@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""TTS speed on this machine: real-time factors of the acoustic model and the vocoder, and the
+cost of a batch of temperatures relative to one.
+
+    python scripts/bench_tts_speed.py [--voice PATH] [--sentences 10] [--repeats 3] [--threads 2]
+
+RTF = seconds of compute / seconds of audio produced (lower is faster). Targets from issue 3:
+total RTF <= 0.2; 4 temperatures in one batch cost <= 2x one.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+
+from tts_temp.tts import SynthesisOptions, load_voice, synthesize_batch  # noqa: E402
+from tts_temp.tts.corpus import harvard  # noqa: E402
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--voice", type=Path, default=None)
+    ap.add_argument("--sentences", type=int, default=10)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    voice = load_voice(args.voice)
+    texts = [u.text for u in harvard() if u.split == "test"][: args.sentences]
+    opts = SynthesisOptions()
+    synthesize_batch(voice, texts[0], [0.667], [0], opts)  # warm-up
+    one_ac, one_voc, audio, four_total, one_total = [], [], [], [], []
+    for _ in range(args.repeats):
+        for text in texts:
+            t0 = time.perf_counter()
+            out = synthesize_batch(voice, text, [0.667], [0], opts)
+            one_total.append(time.perf_counter() - t0)
+            one_ac.append(out.acoustic_seconds)
+            one_voc.append(out.vocoder_seconds)
+            audio.append(len(out.waveforms[0]) / out.sample_rate)
+            t0 = time.perf_counter()
+            synthesize_batch(voice, text, [0.0, 0.334, 0.667, 1.0], [0, 0, 0, 0], opts)
+            four_total.append(time.perf_counter() - t0)
+    secs = sum(audio)
+    rtf_ac, rtf_voc = sum(one_ac) / secs, sum(one_voc) / secs
+    batch_ratio = statistics.median(f / o for f, o in zip(four_total, one_total))
+    print(f"voice: step {voice.meta.get('step')}, {len(texts)} held-out sentences x {args.repeats}, "
+          f"{secs / args.repeats:.1f} s of audio per pass, {args.threads} threads")
+    print("| measure | value | target |")
+    print("|---|---|---|")
+    print(f"| acoustic model RTF (T=0.667) | {rtf_ac:.3f} | |")
+    print(f"| vocoder RTF (Griffin-Lim, {opts.griffin_lim_iters} iterations) | {rtf_voc:.3f} | |")
+    print(f"| total RTF | {rtf_ac + rtf_voc:.3f} | <= 0.2 |")
+    print(f"| 4 temperatures in one batch / 1 (median) | {batch_ratio:.2f}x | <= 2x |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
