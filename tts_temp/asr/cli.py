@@ -1,0 +1,154 @@
+"""`tts-temp transcribe`: whisper's CLI options plus a seeded sampler and visible attempts.
+
+Options are checked before any audio is read, so a bad option fails at once with one line.
+Each file is transcribed and written on its own: a bad file is reported and skipped, the others
+still finish, and the exit code says that something failed. Outputs are written atomically.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+import sys
+from pathlib import Path
+
+from tts_temp.audio import AudioError, write_atomic_text
+from tts_temp.errors import UserError
+
+FORMATS = ("txt", "json", "srt", "vtt", "tsv")
+
+
+def _bool(value: str) -> bool:
+    lowered = str(value).lower()
+    if lowered in ("true", "1", "yes"):
+        return True
+    if lowered in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected True or False, got {value!r}")
+
+
+def _optional_float(value: str) -> float | None:
+    return None if value == "None" else float(value)
+
+
+def _optional_int(value: str) -> int | None:
+    return None if value == "None" else int(value)
+
+
+def _flag(p: argparse.ArgumentParser, name: str, *short: str, **kw) -> None:
+    """Add `--a-b` with whisper's `--a_b` spelling as an alias."""
+    names = [f"--{name}"] + ([f"--{name.replace('-', '_')}"] if "-" in name else []) + list(short)
+    p.add_argument(*names, **kw)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("transcribe", help="transcribe audio with Whisper at a chosen temperature",
+                       description="Transcribe audio. No --temperature: whisper's fallback schedule "
+                                   "0, 0.2, ..., 1.0. One value: exactly that temperature (with "
+                                   "--temperature-increment-on-fallback: T, T+X, ... up to 1.0). "
+                                   "Several values: that schedule.")
+    p.add_argument("audio", nargs="+", help="audio file(s): wav, flac, ogg; other formats through ffmpeg")
+    _flag(p, "model", default="tiny.en", help="'tiny.en' (bundled), a checkpoint path, or a model in whisper's cache")
+    _flag(p, "temperature", type=float, nargs="+", default=None, metavar="T", help="temperature(s) to use")
+    _flag(p, "temperature-increment-on-fallback", type=_optional_float, default=None, metavar="X")
+    _flag(p, "best-of", type=_optional_int, default=5, help="samples per attempt when T > 0")
+    _flag(p, "beam-size", type=_optional_int, default=5, help="beams at T = 0 (None: greedy)")
+    _flag(p, "patience", type=float, default=None)
+    _flag(p, "length-penalty", type=float, default=None)
+    _flag(p, "top-k", type=int, default=None, help="sample only among the k most likely tokens")
+    _flag(p, "top-p", type=float, default=None, help="sample only from the nucleus of mass p, in (0, 1]")
+    _flag(p, "seed", type=int, default=None, help="seed for sampled attempts (default: drawn and reported)")
+    _flag(p, "compression-ratio-threshold", type=_optional_float, default=2.4)
+    _flag(p, "logprob-threshold", type=_optional_float, default=-1.0)
+    _flag(p, "no-speech-threshold", type=_optional_float, default=0.6)
+    _flag(p, "prompt-reset-temperature", type=float, default=0.5,
+          help="reset the text prompt after a window kept above this temperature")
+    _flag(p, "condition-on-previous-text", type=_bool, nargs="?", const=True, default=True)
+    _flag(p, "initial-prompt", default=None)
+    _flag(p, "word-timestamps", type=_bool, nargs="?", const=True, default=False)
+    _flag(p, "language", default=None)
+    _flag(p, "on-all-failed", choices=("last", "best"), default="last",
+          help="when every temperature fails: whisper's last attempt, or the best by avg logprob")
+    _flag(p, "output-format", "-f", choices=(*FORMATS, "all"), default=None,
+          help="default: json to stdout, or all formats with --output-dir")
+    _flag(p, "output-dir", "-o", default=None, help="write AUDIO_NAME.EXT files here instead of stdout")
+    _flag(p, "verbose", type=_bool, nargs="?", const=True, default=False, help="print segments as they are decoded")
+    p.set_defaults(func=run)
+
+
+def _options(args: argparse.Namespace) -> dict:
+    """Check every option before touching audio; turn bad values into UserError."""
+    from tts_temp.asr.fallback import schedule
+    from tts_temp.temperature import check_top_k, check_top_p
+
+    try:
+        temps = schedule(args.temperature, args.temperature_increment_on_fallback)
+        check_top_k(args.top_k)
+        check_top_p(args.top_p)
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+    for name in ("compression_ratio_threshold", "logprob_threshold", "no_speech_threshold", "patience",
+                 "length_penalty", "prompt_reset_temperature"):
+        value = getattr(args, name)
+        if value is not None and not math.isfinite(value):
+            raise UserError(f"--{name.replace('_', '-')} must be a finite number, got {value}")
+    for name in ("best_of", "beam_size"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise UserError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+    return dict(temperature=temps, best_of=args.best_of, beam_size=args.beam_size, patience=args.patience,
+                length_penalty=args.length_penalty, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
+                compression_ratio_threshold=args.compression_ratio_threshold,
+                logprob_threshold=args.logprob_threshold, no_speech_threshold=args.no_speech_threshold,
+                prompt_reset_temperature=args.prompt_reset_temperature,
+                condition_on_previous_text=args.condition_on_previous_text, initial_prompt=args.initial_prompt,
+                word_timestamps=args.word_timestamps, language=args.language, on_all_failed=args.on_all_failed)
+
+
+def render(transcript, fmt: str) -> str:
+    """One output format as text: our JSON schema, or whisper's writers for the others."""
+    if fmt == "json":
+        return json.dumps(transcript.to_dict(), ensure_ascii=False)
+    from whisper.utils import get_writer
+
+    buffer = io.StringIO()
+    writer = get_writer(fmt, ".")
+    options = {"highlight_words": False, "max_line_width": None, "max_line_count": None, "max_words_per_line": None}
+    writer.write_result(transcript.to_whisper_dict(), file=buffer, options=options)
+    return buffer.getvalue()
+
+
+def run(args: argparse.Namespace) -> int:
+    options = _options(args)
+    fmt = args.output_format or ("all" if args.output_dir else "json")
+    if fmt == "all" and not args.output_dir:
+        raise UserError("--output-format all needs --output-dir")
+    if args.output_dir and Path(args.output_dir).exists() and not Path(args.output_dir).is_dir():
+        raise UserError(f"{args.output_dir}: --output-dir is not a folder")
+
+    from tts_temp.asr.transcribe import transcribe
+    from tts_temp.asr.weights import load_model
+
+    model = load_model(args.model)
+    failed = 0
+    for path in args.audio:
+        try:
+            transcript = transcribe(model, path, verbose=bool(args.verbose), **options)
+            formats = FORMATS if fmt == "all" else (fmt,)
+            rendered = {f: render(transcript, f) for f in formats}  # all in memory before any write
+        except (UserError, AudioError, ValueError) as exc:
+            print(f"tts-temp transcribe: error: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        if args.output_dir:
+            stem = Path(path).stem
+            for f, text in rendered.items():
+                write_atomic_text(Path(args.output_dir) / f"{stem}.{f}", text)
+        else:
+            sys.stdout.write(rendered[fmt] + ("\n" if not rendered[fmt].endswith("\n") else ""))
+            sys.stdout.flush()
+    if failed:
+        print(f"tts-temp transcribe: {failed} of {len(args.audio)} file(s) failed", file=sys.stderr)
+        return 2
+    return 0
