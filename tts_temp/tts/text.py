@@ -65,6 +65,14 @@ def _spell_number(match: re.Match) -> str:
     return number_to_words(int(text))
 
 
+def _spell_dollars(match: re.Match) -> str:
+    dollars, cents = int(match.group(1)), int(match.group(2) or 0)
+    out = f"{number_to_words(dollars)} dollar{'s' if dollars != 1 else ''}"
+    if cents:
+        out += f" and {number_to_words(cents)} cent{'s' if cents != 1 else ''}"
+    return out
+
+
 def normalise(text: str) -> str:
     """Plain lower-case words and clause punctuation; numbers and abbreviations spelled out."""
     text = unicodedata.normalize("NFKC", text)
@@ -72,6 +80,8 @@ def normalise(text: str) -> str:
     text = re.sub(r"[\u201c\u201d\"()\[\]{}]", " ", text)
     text = re.sub(r"\b([A-Za-z]+)\.(?=\s+[A-Z0-9])",
                   lambda m: _ABBREVIATIONS.get(m.group(1).lower(), m.group(0)), text)
+    text = re.sub(r"\$(\d+)(?:\.(\d\d))?\b", _spell_dollars, text)
+    text = re.sub(r"(\d)\s*%", r"\1 percent", text)
     text = re.sub(r"\d+(?:,\d{3})*(?:\.\d+)?", _spell_number, text)
     text = re.sub(r"[;:]", ",", text)
     text = re.sub(r"[\u2013\u2014]|--", ", ", text)
