@@ -1,0 +1,45 @@
+"""Fixtures shared across test files: a tiny corpus and a tiny voice, built once per session.
+
+Training even a tiny voice costs seconds, so the pipeline, synthesis and comparison tests all
+share one session-scoped voice instead of each training their own.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _need_festival() -> None:
+    if shutil.which("festival") is None or shutil.which("espeak-ng") is None:
+        pytest.skip("festival and espeak-ng (Debian packages) are needed to build a corpus")
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus(tmp_path_factory):
+    """(corpus folder, manifest) with the first 8 Harvard sentences read by festival's slt."""
+    _need_festival()
+    from tts_temp.tts import corpus
+
+    out = tmp_path_factory.mktemp("corpus")
+    manifest = corpus.build(out, corpus.harvard()[:8])
+    return out, manifest
+
+
+@pytest.fixture(scope="session")
+def tiny_voice_path(tiny_corpus, tmp_path_factory) -> Path:
+    """A throwaway voice trained for configs/voice-tiny.toml's few steps: speaks, badly."""
+    from tts_temp.tts import features
+    from tts_temp.tts.train import Trainer, load_config
+
+    corpus_dir, _ = tiny_corpus
+    feats = features.build(corpus_dir)
+    model_cfg, cfg = load_config(ROOT / "configs" / "voice-tiny.toml")
+    cfg.features = str(feats)
+    cfg.out_dir = str(tmp_path_factory.mktemp("tiny-voice-run"))
+    trainer = Trainer(model_cfg, cfg, log=lambda m: None)
+    trainer.run()
+    return trainer.voice().save(Path(cfg.out_dir) / "voice.pt")

@@ -1,0 +1,328 @@
+"""Transcript sweep: audio files x temperatures x seeds -> text, WER, CER, log-prob, compression.
+
+Every fixed temperature is decoded with exactly that temperature (no fallback); one more row,
+"fallback", runs Whisper's default schedule and records which temperature each segment settled
+on and which criterion rejected each failed attempt. Items are appended to results.jsonl as they
+finish, so a killed run resumes where it stopped.
+
+Also here: the figures that explain temperature on a real clip, made from Whisper's own logits
+(`token_distribution`), since they need the model and so belong with the ASR half of the sweep.
+"""
+from __future__ import annotations
+
+import math
+import shutil
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from tts_temp.compare import metrics
+from tts_temp.compare.results import ResultsFile, check_run_settings, write_csv
+from tts_temp.compare.sweep import check_seeds, check_temperatures, progress
+from tts_temp.errors import UserError
+
+DEFAULT_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+DEFAULT_SEEDS = 3
+FALLBACK = "fallback"
+EXPLAIN_TEMPERATURES = (0.25, 0.5, 1.0, 2.0)
+
+
+@dataclass
+class AsrSweepConfig:
+    audio: list[Path]
+    out_dir: Path
+    temperatures: list[float] = field(default_factory=lambda: list(DEFAULT_TEMPERATURES))
+    seeds: int = DEFAULT_SEEDS
+    references: Path | None = None
+    model: str = "tiny.en"
+    fallback_row: bool = True
+    explain: bool = True          # the next-token distribution figures on the first clip
+
+    def validate(self) -> None:
+        if not self.audio:
+            raise UserError("no audio files given")
+        for p in self.audio:
+            if not Path(p).is_file():
+                raise UserError(f"{p}: no such file")
+        self.temperatures = check_temperatures(self.temperatures)
+        check_seeds(self.seeds)
+        if self.references is not None and not Path(self.references).is_file():
+            raise UserError(f"{self.references}: no such references file")
+
+
+def read_references(audio: list[Path], manifest: Path | None) -> dict[Path, str | None]:
+    """Reference text per audio file: a manifest line `AUDIO<TAB>TEXT` (AUDIO as given on the
+    command line, or its file name), else a sidecar `AUDIO.txt` / same-stem .txt, else None."""
+    table: dict[str, str] = {}
+    if manifest is not None:
+        try:
+            lines = Path(manifest).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UserError(f"{manifest}: cannot read ({exc.__class__.__name__})") from None
+        for n, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            if "\t" not in line:
+                raise UserError(f"{manifest}:{n}: expected AUDIO<TAB>TEXT")
+            name, text = line.split("\t", 1)
+            table[name.strip()] = text.strip()
+    out: dict[Path, str | None] = {}
+    for p in audio:
+        p = Path(p)
+        ref = table.get(str(p), table.get(p.name))
+        if ref is None:
+            for side in (p.with_suffix(".txt"), p.with_name(p.name + ".txt")):
+                if side.is_file():
+                    ref = " ".join(side.read_text(encoding="utf-8").split())
+                    break
+        out[p] = ref
+    return out
+
+
+def criterion(reason: str) -> str:
+    """Map an attempt's reason text to the fallback criterion that fired."""
+    r = reason.lower()
+    if "compression" in r:
+        return "compression_ratio"
+    if "logprob" in r or "log-prob" in r or "log prob" in r:
+        return "avg_logprob"
+    if "no-speech" in r or "no speech" in r or "no_speech" in r:
+        return "no_speech"
+    return r.split(":")[0].strip() or "other"
+
+
+def windows(segments) -> list:
+    """The first segment of each 30 s window: segments cut from one window share its attempts
+    (and its kept attempt's numbers), so counting per segment would count a window once per segment."""
+    out: list = []
+    for seg in segments:
+        if not out or not (seg.attempts is out[-1].attempts or seg.attempts == out[-1].attempts):
+            out.append(seg)
+    return out
+
+
+def fired_criteria(segments) -> Counter:
+    """How often each criterion rejected an attempt (one attempt can fail several)."""
+    fired: Counter = Counter()
+    for window in windows(segments):
+        for att in window.attempts:
+            if not att.accepted:
+                for part in att.reason.split("; "):
+                    if part and not part.startswith("kept"):
+                        fired[criterion(part)] += 1
+    return fired
+
+
+def item_key(path: Path, temperature: float | None, seed: int) -> str:
+    t = FALLBACK if temperature is None else f"{temperature:g}"
+    return f"asr|{Path(path).resolve()}|T={t}|seed={seed}"
+
+
+def transcribe_item(model, waveform: np.ndarray, temperature: float | None, seed: int,
+                    reference: str | None) -> dict:
+    """One transcription and its numbers. temperature None = Whisper's fallback schedule."""
+    from whisper.utils import compression_ratio
+
+    from tts_temp.asr import transcribe
+
+    options = {} if temperature is None else {"temperature": temperature}
+    tr = transcribe(model, waveform, seed=seed, **options)
+    wins = windows(tr.segments)
+    logprobs = [w.avg_logprob for w in wins if math.isfinite(w.avg_logprob)]
+    text = tr.text.strip()
+    rec = {
+        "text": text,
+        "wer": None if reference is None else metrics.wer(reference, text),
+        "cer": None if reference is None else metrics.cer(reference, text),
+        "avg_logprob": float(np.mean(logprobs)) if logprobs else None,
+        "compression_ratio": compression_ratio(text) if text else None,
+        "segment_temperatures": [s.temperature for s in tr.segments],
+        "fired": dict(fired_criteria(tr.segments)),
+        "segments": [{"start": s.start, "end": s.end, "text": s.text, "temperature": s.temperature}
+                     for s in tr.segments],
+        "windows": [{"temperature": w.temperature, "avg_logprob": w.avg_logprob,
+                     "attempts": [a.to_dict() for a in w.attempts]} for w in wins],
+    }
+    return rec
+
+
+@dataclass
+class AsrSweepResult:
+    out_dir: Path
+    records: list[dict]
+    summary: list[dict]
+    report: Path
+    failed: int
+
+
+def run_asr_sweep(cfg: AsrSweepConfig, model=None, log=print) -> AsrSweepResult:
+    """Run (or resume) the sweep, then write summary.csv, the plots and report.html."""
+    from tts_temp import audio as audio_io
+    from tts_temp.compare import plots, report
+
+    cfg.validate()
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    references = read_references(cfg.audio, cfg.references)
+    check_run_settings(out, {"sweep": "asr", "model": cfg.model,
+                             "references": {str(Path(p).resolve()): r for p, r in references.items()}})
+    results = ResultsFile(out / "results.jsonl")
+    if model is None:
+        from tts_temp.asr import load_model
+
+        model = load_model(cfg.model)
+
+    rows = [(t, s) for t in cfg.temperatures for s in range(cfg.seeds)]
+    if cfg.fallback_row:
+        rows += [(None, s) for s in range(cfg.seeds)]
+    keys: list[str] = []
+    clips = _copy_inputs(cfg.audio, out / "audio")
+    with progress(total=len(cfg.audio) * len(rows), desc="transcribe") as bar:
+        for path in cfg.audio:
+            todo = [(t, s) for t, s in rows if not results.done(item_key(path, t, s))]
+            keys += [item_key(path, t, s) for t, s in rows]
+            bar.update(len(rows) - len(todo))
+            if not todo:
+                continue
+            base = {"kind": "asr", "file": str(Path(path).resolve()), "name": Path(path).name,
+                    "clip": clips.get(Path(path)), "reference": references[Path(path)]}
+            try:
+                waveform = audio_io.load(path, 16000)
+                load_error = None
+            except Exception as exc:  # an unreadable file is one bad item, not the end of the sweep
+                load_error = str(exc)
+            for t, s in todo:
+                rec = dict(base, key=item_key(path, t, s), mode=FALLBACK if t is None else "fixed",
+                           temperature=t, seed=s)
+                if load_error is not None:
+                    rec["error"] = load_error
+                else:
+                    try:
+                        rec.update(transcribe_item(model, waveform, t, s, references[Path(path)]))
+                    except Exception as exc:  # one bad item must not stop the sweep
+                        rec["error"] = f"{type(exc).__name__}: {exc}"
+                results.append(rec)
+                bar.update(1)
+    records = [results.get(k) for k in keys]
+    failed = sum(1 for r in records if r.get("error"))
+    for r in records:
+        if r.get("error"):
+            log(f"compare-asr: {r['name']} T={_label(r)} seed={r['seed']}: {r['error']}")
+
+    summary = summarise(records, cfg.temperatures, cfg.fallback_row)
+    write_csv(out / "summary.csv", summary, SUMMARY_COLUMNS + sorted(
+        {k for row in summary for k in row if k.startswith("fired_")}))
+    figures = plots.asr_figures(out, summary)
+    explain = None
+    if cfg.explain:
+        first = next((r for r in records if not r.get("error")), None)
+        if first is not None:
+            explain = token_distribution(model, audio_io.load(first["file"], 16000))
+            figures += plots.token_figures(out, explain)
+    page = report.asr_report(out, cfg, summary, records, figures, explain)
+    return AsrSweepResult(out, records, summary, page, failed)
+
+
+SUMMARY_COLUMNS = ["temperature", "items", "errors", "wer_mean", "wer_std", "cer_mean", "cer_std",
+                   "diversity", "avg_logprob_mean", "compression_ratio_mean", "settled_temperature_mean"]
+
+
+def _label(rec: dict) -> str:
+    return FALLBACK if rec.get("mode") == FALLBACK else f"{rec['temperature']:g}"
+
+
+def summarise(records: list[dict], temperatures: list[float], fallback_row: bool) -> list[dict]:
+    """Per temperature (and the fallback row): mean/std WER and CER over files x seeds, diversity
+    (mean over files of the mean pairwise WER between seed texts), and fired criteria counts."""
+    labels = [f"{t:g}" for t in temperatures] + ([FALLBACK] if fallback_row else [])
+    out = []
+    for label in labels:
+        group = [r for r in records if _label(r) == label]
+        ok = [r for r in group if not r.get("error")]
+        wer_m, wer_s = metrics.mean_std([r["wer"] for r in ok if r.get("wer") is not None])
+        cer_m, cer_s = metrics.mean_std([r["cer"] for r in ok if r.get("cer") is not None])
+        by_file: dict[str, list[str]] = {}
+        for r in ok:
+            by_file.setdefault(r["file"], []).append(r["text"])
+        div = [metrics.pairwise_wer(texts) for texts in by_file.values() if len(texts) > 1]
+        fired: Counter = Counter()
+        for r in ok:
+            fired.update(r.get("fired", {}))
+        settled = [t for r in ok for t in r.get("segment_temperatures", [])]
+        row = {
+            "temperature": label, "items": len(group), "errors": len(group) - len(ok),
+            "wer_mean": wer_m, "wer_std": wer_s, "cer_mean": cer_m, "cer_std": cer_s,
+            "diversity": float(np.mean(div)) if div else math.nan,
+            "avg_logprob_mean": metrics.mean_std([r.get("avg_logprob") for r in ok])[0],
+            "compression_ratio_mean": metrics.mean_std([r.get("compression_ratio") for r in ok])[0],
+            "settled_temperature_mean": metrics.mean_std(settled)[0],
+        }
+        row.update({f"fired_{k}": v for k, v in sorted(fired.items())})
+        out.append(row)
+    return out
+
+
+def _copy_inputs(paths: list[Path], dest: Path) -> dict[Path, str]:
+    """Copy each input clip into the run folder so the report's players work from the folder alone."""
+    dest.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for i, p in enumerate(paths):
+        name = f"{i:02d}_{Path(p).name}"
+        target = dest / name
+        try:
+            if not target.exists() or target.stat().st_size != Path(p).stat().st_size:
+                shutil.copyfile(p, target)
+            out[Path(p)] = f"audio/{name}"
+        except OSError:
+            pass
+    return out
+
+
+# --------------------------------------------------------------------------- explaining figures
+def token_distribution(model, waveform: np.ndarray, max_steps: int = 40) -> dict:
+    """Whisper's next-token distribution at one decoding step of a real clip, at several T.
+
+    The first 30 s window is encoded once; the decoder runs greedily from the start-of-transcript
+    prompt. Special tokens other than end-of-text are masked (the sampler never emits them in
+    text mode). The step shown is the one with the highest entropy at T=1 among the greedy steps:
+    the place where the model hesitates most, where temperature changes the most.
+    """
+    import torch
+    import whisper
+    from whisper.tokenizer import get_tokenizer
+
+    from tts_temp.temperature import entropy, tempered_softmax
+
+    tok = get_tokenizer(model.is_multilingual, num_languages=model.num_languages, language="en",
+                        task="transcribe")
+    with torch.no_grad():
+        mel = whisper.log_mel_spectrogram(whisper.pad_or_trim(torch.from_numpy(waveform)), model.dims.n_mels)
+        feats = model.embed_audio(mel[None].to(model.device))
+        tokens = list(tok.sot_sequence_including_notimestamps)
+        prompt_len = len(tokens)
+        steps: list[torch.Tensor] = []
+        for _ in range(max_steps):
+            logits = model.logits(torch.tensor([tokens], device=model.device), feats)[0, -1].float().cpu()
+            logits[tok.eot + 1:] = -math.inf
+            steps.append(logits)
+            nxt = int(logits.argmax())
+            if nxt == tok.eot:
+                break
+            tokens.append(nxt)
+    ent1 = torch.stack([entropy(s, 1.0) for s in steps])
+    k = int(ent1.argmax())
+    logits = steps[k]
+    top = torch.topk(tempered_softmax(logits, 1.0), 8).indices.tolist()
+    grid = [round(x, 3) for x in np.linspace(0.0, 3.0, 61)]
+    return {
+        "step": k,
+        "prefix": tok.decode(tokens[prompt_len:prompt_len + k]),
+        "tokens": [tok.decode([i]) if i != tok.eot else "<|endoftext|>" for i in top],
+        "token_ids": top,
+        "probs": {f"{t:g}": tempered_softmax(logits, t)[top].tolist() for t in EXPLAIN_TEMPERATURES},
+        "entropy_T": grid,
+        "entropy": [float(entropy(logits, t)) for t in grid],
+        "entropy_all_steps": [[float(entropy(s, t)) for t in grid] for s in steps],
+    }

@@ -1,0 +1,89 @@
+"""`tts-temp compare-asr` and `tts-temp compare-tts` (scripts/compare_*.py take the same arguments)."""
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+from tts_temp.compare.asr import DEFAULT_SEEDS as ASR_SEEDS
+from tts_temp.compare.asr import DEFAULT_TEMPERATURES as ASR_TEMPERATURES
+from tts_temp.compare.tts import DEFAULT_SEEDS as TTS_SEEDS
+from tts_temp.compare.tts import DEFAULT_TEMPERATURES as TTS_TEMPERATURES
+
+
+def add_asr_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("audio", nargs="+", type=Path, help="audio files (wav, flac, ogg; others through ffmpeg)")
+    p.add_argument("--references", type=Path, default=None,
+                   help="manifest of reference texts, one 'AUDIO<TAB>TEXT' per line (default: a same-stem .txt "
+                        "next to each audio file, when there is one)")
+    p.add_argument("--temperatures", "--temperature", type=float, nargs="+", default=list(ASR_TEMPERATURES),
+                   metavar="T", help="temperatures to decode at (default: 0 0.2 0.4 0.6 0.8 1.0)")
+    p.add_argument("--seeds", type=int, default=ASR_SEEDS, help=f"seeds per temperature (default {ASR_SEEDS})")
+    p.add_argument("--no-fallback-row", dest="fallback_row", action="store_false",
+                   help="skip the extra row that runs Whisper's fallback schedule")
+    p.add_argument("--model", default="tiny.en", help="Whisper model name or checkpoint (default tiny.en, bundled)")
+    p.add_argument("--out", type=Path, required=True, help="run folder (rerun with the same one to resume)")
+
+
+def add_tts_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--sentences", type=Path, default=None,
+                   help="text file, one sentence per line (default: held-out Harvard sentences 701-720)")
+    p.add_argument("--temperatures", "--temperature", type=float, nargs="+", default=list(TTS_TEMPERATURES),
+                   metavar="T", help="temperatures (default: 0 0.334 0.667 1.0)")
+    p.add_argument("--seeds", type=int, default=TTS_SEEDS, help=f"seeds per temperature (default {TTS_SEEDS})")
+    p.add_argument("--voice", type=Path, default=None, help="voice checkpoint (default: the shipped voice)")
+    p.add_argument("--asr-model", default="tiny.en", help="Whisper model that transcribes the speech back")
+    p.add_argument("--max-seconds", type=float, default=20.0, help="longest sentence to generate")
+    p.add_argument("--out", type=Path, required=True, help="run folder (rerun with the same one to resume)")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("compare-asr", help="transcribe files at several temperatures and seeds; write a report",
+                       description="Sweep Whisper's temperature x seeds over audio files: WER, CER, diversity, "
+                                   "fallback statistics, plots and report.html in --out.")
+    add_asr_arguments(p)
+    p.set_defaults(func=run_compare_asr)
+    p = sub.add_parser("compare-tts", help="synthesize sentences at several temperatures and seeds; write a report",
+                       description="Sweep the voice's temperature x seeds over sentences: wavs, duration, F0, "
+                                   "seed distance, CER by transcribing back, plots and report.html in --out.")
+    add_tts_arguments(p)
+    p.set_defaults(func=run_compare_tts)
+
+
+def _fmt(v) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "-"
+    return f"{v:.3f}" if isinstance(v, float) else str(v)
+
+
+def print_table(rows: list[dict], columns: list[str]) -> None:
+    """A plain aligned table on stdout, for the terminal and the demo."""
+    cells = [[c for c in columns]] + [[_fmt(r.get(c)) for c in columns] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
+    for row in cells:
+        print("  ".join(v.rjust(w) for v, w in zip(row, widths)))
+
+
+def run_compare_asr(args) -> int:
+    from tts_temp.compare.asr import AsrSweepConfig, run_asr_sweep
+
+    cfg = AsrSweepConfig(audio=list(args.audio), out_dir=args.out, temperatures=args.temperatures,
+                         seeds=args.seeds, references=args.references, model=args.model,
+                         fallback_row=args.fallback_row)
+    result = run_asr_sweep(cfg)
+    print_table(result.summary, ["temperature", "items", "errors", "wer_mean", "wer_std", "cer_mean", "diversity",
+                                 "avg_logprob_mean", "settled_temperature_mean"])
+    print(f"report: {result.report}")
+    return 1 if result.failed else 0
+
+
+def run_compare_tts(args) -> int:
+    from tts_temp.compare.tts import TtsSweepConfig, run_tts_sweep
+
+    cfg = TtsSweepConfig(out_dir=args.out, sentences=args.sentences, temperatures=args.temperatures,
+                         seeds=args.seeds, voice=args.voice, asr_model=args.asr_model, max_seconds=args.max_seconds)
+    result = run_tts_sweep(cfg)
+    print_table(result.summary, ["temperature", "items", "errors", "duration_mean", "f0_mean", "f0_std_mean",
+                                 "cer_mean", "seed_distance_db"])
+    print(f"report: {result.report}")
+    return 1 if result.failed else 0
