@@ -43,3 +43,15 @@ def tiny_voice_path(tiny_corpus, tmp_path_factory) -> Path:
     trainer = Trainer(model_cfg, cfg, log=lambda m: None)
     trainer.run()
     return trainer.voice().save(Path(cfg.out_dir) / "voice.pt")
+
+
+@pytest.fixture(scope="session")
+def whisper_tiny():
+    """The bundled tiny.en as an openai-whisper model, shared with the ASR tests when they are here."""
+    try:
+        import asr_fixtures
+    except ImportError:
+        from tts_temp.asr import load_model
+
+        return load_model("tiny.en")
+    return asr_fixtures.model()

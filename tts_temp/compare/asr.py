@@ -10,6 +10,7 @@ Also here: the figures that explain temperature on a real clip, made from Whispe
 """
 from __future__ import annotations
 
+import json
 import math
 import shutil
 from collections import Counter
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tts_temp.audio import write_atomic_text
 from tts_temp.compare import metrics
 from tts_temp.compare.results import ResultsFile, check_run_settings, write_csv
 from tts_temp.compare.sweep import check_seeds, check_temperatures, progress
@@ -155,6 +157,7 @@ class AsrSweepResult:
     summary: list[dict]
     report: Path
     failed: int
+    explain: dict | None = None
 
 
 def run_asr_sweep(cfg: AsrSweepConfig, model=None, log=print) -> AsrSweepResult:
@@ -219,10 +222,10 @@ def run_asr_sweep(cfg: AsrSweepConfig, model=None, log=print) -> AsrSweepResult:
     if cfg.explain:
         first = next((r for r in records if not r.get("error")), None)
         if first is not None:
-            explain = token_distribution(model, audio_io.load(first["file"], 16000))
+            explain = _explain(out / "token_distribution.json", model, first)
             figures += plots.token_figures(out, explain)
     page = report.asr_report(out, cfg, summary, records, figures, explain)
-    return AsrSweepResult(out, records, summary, page, failed)
+    return AsrSweepResult(out, records, summary, page, failed, explain)
 
 
 SUMMARY_COLUMNS = ["temperature", "items", "errors", "wer_mean", "wer_std", "cer_mean", "cer_std",
@@ -262,6 +265,22 @@ def summarise(records: list[dict], temperatures: list[float], fallback_row: bool
         row.update({f"fired_{k}": v for k, v in sorted(fired.items())})
         out.append(row)
     return out
+
+
+def _explain(path: Path, model, first: dict) -> dict:
+    """The next-token figures' data for the first good clip; reused from the folder on a rerun."""
+    from tts_temp import audio as audio_io
+
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        if saved.get("source") == first["file"]:
+            return saved
+    except (OSError, ValueError):
+        pass
+    explain = token_distribution(model, audio_io.load(first["file"], 16000))
+    explain.update(file=first["name"], source=first["file"])
+    write_atomic_text(path, json.dumps(explain, indent=1) + "\n")
+    return explain
 
 
 def _copy_inputs(paths: list[Path], dest: Path) -> dict[Path, str]:

@@ -111,7 +111,7 @@ def token_figures(out_dir: Path, explain: dict) -> list[Figure]:
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     figs = [Figure(_save(fig, out_dir, "next_token_distribution.png"), "Next-token distribution at several T",
-                   f"Decoding step {explain['step']} of the first clip (the greedy step where the model is least "
+                   f"Decoding step {explain['step']} of {explain.get('file', 'the first clip')} (the greedy step where the model is least "
                    "sure): the eight most likely tokens' probabilities under softmax(logits / T). Low T piles the "
                    "mass on the top token; high T spreads it over the alternatives.")]
 

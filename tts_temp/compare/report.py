@@ -103,6 +103,7 @@ def asr_report(out_dir: Path, cfg, summary: list[dict], records: list[dict], fig
     for recs in files.values():
         first = recs[0]
         ref = first.get("reference")
+        playable = any(not r.get("error") for r in recs)  # no player for a file that could not be read
         rows = []
         for r in recs:
             label = "fallback" if r.get("mode") == "fallback" else f"{r['temperature']:g}"
@@ -116,7 +117,7 @@ def asr_report(out_dir: Path, cfg, summary: list[dict], records: list[dict], fig
                         f"<td class='num'>{_fmt(r.get('avg_logprob'))}</td>"
                         f"<td class='num'>{_fmt(r.get('compression_ratio'))}</td><td>{settled}</td></tr>")
         blocks.append(
-            f"<h3>{html.escape(first['name'])}</h3><p>{_audio(first.get('clip'))}</p>"
+            f"<h3>{html.escape(first['name'])}</h3><p>{_audio(first.get('clip') if playable else None)}</p>"
             + (f"<p>Reference: {html.escape(ref)}</p>" if ref else "<p>No reference text.</p>")
             + "<table><thead><tr><th>T</th><th>seed</th><th>text</th><th>WER</th><th>CER</th>"
               "<th>avg logprob</th><th>compression</th><th>segment T</th></tr></thead><tbody>"

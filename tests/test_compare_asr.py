@@ -1,0 +1,189 @@
+"""The transcript sweep end to end on one short real clip plus one broken file."""
+import csv
+import json
+import math
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tts_temp.asr
+from browser import CHROMIUM, check_report
+from tts_temp.cli import main
+from tts_temp.compare.asr import AsrSweepConfig, run_asr_sweep
+
+DATA = Path(__file__).parent / "data"
+CLIP = DATA / "librivox_sense_0880.wav"  # 3 s; its reference is the sidecar .txt
+TEMPS = [0.0, 1.0]
+SEEDS = 2
+
+
+def _levenshtein(a, b):
+    """An independent edit distance (full table), to recompute the stored WER/CER."""
+    d = np.zeros((len(a) + 1, len(b) + 1), dtype=int)
+    d[:, 0] = np.arange(len(a) + 1)
+    d[0, :] = np.arange(len(b) + 1)
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            d[i, j] = min(d[i - 1, j] + 1, d[i, j - 1] + 1, d[i - 1, j - 1] + (a[i - 1] != b[j - 1]))
+    return int(d[-1, -1])
+
+
+def _norm(text):
+    from whisper.normalizers import EnglishTextNormalizer
+
+    return " ".join(EnglishTextNormalizer()(text).split())
+
+
+def _read(path):
+    return [json.loads(l) for l in path.read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.fixture(scope="module")
+def broken(tmp_path_factory):
+    path = tmp_path_factory.mktemp("bad") / "broken.wav"
+    path.write_bytes(b"RIFF\x00\x00\x00\x00WAVEnot really audio")
+    return path
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory, whisper_tiny, broken):
+    cfg = AsrSweepConfig(audio=[CLIP, broken], out_dir=tmp_path_factory.mktemp("asr-sweep"),
+                         temperatures=TEMPS, seeds=SEEDS)
+    return cfg, run_asr_sweep(cfg, model=whisper_tiny, log=lambda m: None)
+
+
+def test_every_item_is_recorded_and_the_bad_file_does_not_stop_the_sweep(sweep):
+    cfg, result = sweep
+    rows = _read(cfg.out_dir / "results.jsonl")
+    assert len(rows) == 2 * (len(TEMPS) + 1) * SEEDS
+    good = [r for r in rows if r["name"] == CLIP.name]
+    bad = [r for r in rows if r["name"] == "broken.wav"]
+    assert all(not r.get("error") and r["text"] for r in good)
+    assert all(r.get("error") for r in bad) and result.failed == len(bad)
+    assert {(r["mode"], r["temperature"], r["seed"]) for r in good} == \
+        {("fixed", t, s) for t in TEMPS for s in range(SEEDS)} | {("fallback", None, s) for s in range(SEEDS)}
+
+
+def test_numbers_match_recomputation(sweep, whisper_tiny):
+    cfg, _ = sweep
+    reference = (DATA / "librivox_sense_0880.txt").read_text(encoding="utf-8")
+    rows = [r for r in _read(cfg.out_dir / "results.jsonl") if not r.get("error")]
+    for r in rows:
+        ref, hyp = _norm(reference), _norm(r["text"])
+        assert r["reference"] == " ".join(reference.split())
+        assert r["wer"] == pytest.approx(_levenshtein(ref.split(), hyp.split()) / len(ref.split()))
+        assert r["cer"] == pytest.approx(_levenshtein(list(ref), list(hyp)) / len(ref))
+        raw = r["text"].encode("utf-8")
+        assert r["compression_ratio"] == pytest.approx(len(raw) / len(zlib.compress(raw)))
+        assert r["avg_logprob"] == pytest.approx(np.mean([w["avg_logprob"] for w in r["windows"]]))
+        assert r["segment_temperatures"] == [s["temperature"] for s in r["segments"]]
+        if r["mode"] == "fixed":
+            assert all(t == r["temperature"] for t in r["segment_temperatures"])
+            assert all(len(w["attempts"]) == 1 for w in r["windows"])  # exactly that T, no fallback
+        else:
+            kept = [next((a["temperature"] for a in w["attempts"] if a["accepted"]), w["attempts"][-1]["temperature"])
+                    for w in r["windows"]]
+            assert kept == [w["temperature"] for w in r["windows"]]
+
+    # A sampled item is reproducible from its seed alone.
+    sampled = next(r for r in rows if r["temperature"] == 1.0 and r["seed"] == 1)
+    again = tts_temp.asr.transcribe(whisper_tiny, str(CLIP), temperature=1.0, seed=1)
+    assert again.text.strip() == sampled["text"]
+
+    # summary.csv: per temperature means, spreads and diversity, recomputed from the rows.
+    with open(cfg.out_dir / "summary.csv", newline="") as f:
+        summary = {s["temperature"]: s for s in csv.DictReader(f)}
+    assert list(summary) == ["0", "1", "fallback"]
+    for label, group in (("0", [r for r in rows if r["temperature"] == 0.0]),
+                         ("1", [r for r in rows if r["temperature"] == 1.0]),
+                         ("fallback", [r for r in rows if r["mode"] == "fallback"])):
+        s = summary[label]
+        wers = [r["wer"] for r in group]
+        assert float(s["wer_mean"]) == pytest.approx(np.mean(wers), abs=1e-4)
+        assert float(s["wer_std"]) == pytest.approx(np.std(wers), abs=1e-4)
+        assert int(s["items"]) == 2 * SEEDS and int(s["errors"]) == SEEDS
+        texts = [r["text"] for r in group]
+        pairs = [(a, b) for a in range(len(texts)) for b in range(len(texts)) if a != b]
+        div = np.mean([_levenshtein(_norm(texts[a]).split(), _norm(texts[b]).split()) / len(_norm(texts[a]).split())
+                       for a, b in pairs])
+        assert float(s["diversity"]) == pytest.approx(div, abs=1e-4)
+        fired = sum(1 for r in group for w in r["windows"] for a in w["attempts"] if not a["accepted"])
+        counted = sum(int(v) for k, v in s.items() if k.startswith("fired_") and v)
+        assert counted >= fired  # an attempt can fail more than one criterion
+    assert float(summary["0"]["diversity"]) == 0.0  # T=0 is deterministic whatever the seed
+
+
+def test_explaining_figures_follow_the_temperature(sweep):
+    cfg, result = sweep
+    e = result.explain
+    assert e is not None and json.loads((cfg.out_dir / "token_distribution.json").read_text())["step"] == e["step"]
+    top = [e["probs"][t][0] for t in ("0.25", "0.5", "1", "2")]
+    assert top == sorted(top, reverse=True)  # lower T piles more mass on the most likely token
+    assert all(sum(p) <= 1 + 1e-6 for p in e["probs"].values())
+    ent = e["entropy"]
+    assert ent[0] == 0.0 and all(b >= a - 1e-6 for a, b in zip(ent, ent[1:]))
+    for name in ("wer_vs_temperature.png", "diversity_vs_temperature.png", "next_token_distribution.png",
+                 "entropy_vs_temperature.png"):
+        assert (cfg.out_dir / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_resume_skips_finished_items_and_loses_nothing(sweep, whisper_tiny, monkeypatch):
+    cfg, _ = sweep
+    path = cfg.out_dir / "results.jsonl"
+    original = {r["key"]: r for r in _read(path)}
+    calls = []
+    real = tts_temp.asr.transcribe
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs.get("temperature", "fallback"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tts_temp.asr, "transcribe", counting)
+    run_asr_sweep(AsrSweepConfig(audio=cfg.audio, out_dir=cfg.out_dir, temperatures=TEMPS, seeds=SEEDS),
+                  model=whisper_tiny, log=lambda m: None)
+    assert calls == []  # everything was done
+
+    # Simulate a run killed after two good items, in the middle of writing the third.
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    path.write_text("".join(lines[:2]) + lines[2][: len(lines[2]) // 2], encoding="utf-8")
+    run_asr_sweep(AsrSweepConfig(audio=cfg.audio, out_dir=cfg.out_dir, temperatures=TEMPS, seeds=SEEDS),
+                  model=whisper_tiny, log=lambda m: None)
+    good = sum(1 for r in original.values() if not r.get("error"))
+    assert len(calls) == good - 2
+    resumed = {r["key"]: r for r in _read(path)}
+    assert set(resumed) == set(original)
+    for key, r in original.items():
+        assert resumed[key].get("text") == r.get("text") and resumed[key].get("wer") == r.get("wer")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium (Debian package chromium) is not installed")
+def test_report_opens_in_chromium_with_every_image_and_audio(sweep):
+    cfg, result = sweep
+    seen = check_report(result.report)
+    assert len(seen["images"]) == 4 and all(i["ok"] for i in seen["images"]), seen["images"]
+    assert len(seen["audios"]) == 1 and all(a["ok"] for a in seen["audios"]), seen["audios"]
+    assert seen["audios"][0]["duration"] == pytest.approx(3.0, abs=0.1)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium (Debian package chromium) is not installed")
+def test_browser_check_notices_a_missing_file(tmp_path):
+    """The check itself can fail: a report pointing at files that are not there."""
+    (tmp_path / "report.html").write_text(
+        "<!DOCTYPE html><html><body><img src='nope.png'><audio src='nope.wav'></audio></body></html>")
+    seen = check_report(tmp_path / "report.html")
+    assert [i["ok"] for i in seen["images"]] == [False] and [a["ok"] for a in seen["audios"]] == [False]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["compare-asr", "missing.wav", "--out", "{out}"], "no such file"),
+    (["compare-asr", str(CLIP), "--temperatures", "-0.5", "--out", "{out}"], "temperature"),
+    (["compare-asr", str(CLIP), "--temperatures", "nan", "--out", "{out}"], "temperature"),
+    (["compare-asr", str(CLIP), "--seeds", "0", "--out", "{out}"], "--seeds"),
+    (["compare-asr", str(CLIP), "--references", "missing.tsv", "--out", "{out}"], "no such references"),
+])
+def test_bad_arguments_give_one_clear_line(args, message, tmp_path, capsys):
+    code = main([a.format(out=tmp_path / "out") for a in args])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
