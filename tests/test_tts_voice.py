@@ -1,0 +1,27 @@
+"""The voice shipped in the package: loads safely, carries its provenance, speaks plausibly."""
+import numpy as np
+import torch
+
+from tts_temp.tts import load_voice, shipped_voice_path, synthesize
+
+
+def test_shipped_voice_is_small_and_loads_without_code():
+    path = shipped_voice_path()
+    assert path.is_file() and path.stat().st_size <= 25 * 2**20
+    raw = torch.load(path, weights_only=True)
+    meta = raw["meta"]
+    assert meta["step"] > 0 and meta["train_seconds"] > 0 and len(meta["corpus_sha256"]) == 64
+    assert 0 < raw["duration_threshold"] < 1
+
+
+def test_shipped_voice_speaks_a_sentence_of_plausible_length():
+    voice = load_voice()
+    wav, sr = synthesize(voice, "The birch canoe slid on the smooth planks.", temperature=0.667, seed=3)
+    seconds = len(wav) / sr
+    # festival's slt reads it in 2.4 s; people take 2-3 s.
+    assert 1.5 < seconds < 4.0, seconds
+    assert np.isfinite(wav).all() and 0.01 < np.abs(wav).max() <= 1.5
+    # Not silence, not noise: speech has a strongly varying short-time energy.
+    frames = wav[: len(wav) // 512 * 512].reshape(-1, 512)
+    energy = 10 * np.log10((frames ** 2).mean(axis=1) + 1e-10)
+    assert energy.max() - np.percentile(energy, 10) > 20
