@@ -1,6 +1,4 @@
 """End to end on a tiny generated corpus: festival -> features -> training -> voice -> speech."""
-import math
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -13,16 +11,6 @@ from tts_temp.tts.train import Trainer, load_config, make_batches
 from tts_temp.tts.voice import load_voice
 
 ROOT = Path(__file__).resolve().parents[1]
-needs_festival = pytest.mark.skipif(shutil.which("festival") is None or shutil.which("espeak-ng") is None,
-                                    reason="festival and espeak-ng (Debian packages) are needed to build a corpus")
-
-
-@pytest.fixture(scope="module")
-def tiny_corpus(tmp_path_factory):
-    out = tmp_path_factory.mktemp("corpus")
-    utts = [u for u in corpus.harvard()[:8]]
-    manifest = corpus.build(out, utts)
-    return out, manifest
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +23,6 @@ def tiny_run(tiny_corpus, tmp_path_factory):
     return model_cfg, cfg
 
 
-@needs_festival
 def test_corpus_is_deterministic(tiny_corpus, tmp_path):
     out, manifest = tiny_corpus
     rows = corpus.read_manifest(manifest)
@@ -59,7 +46,6 @@ def test_batches_cover_every_item_once():
     assert all(len(b) <= 3 and (len(b) == 1 or len(b) * max(lengths[i] for i in b) <= 1000) for b in batches)
 
 
-@needs_festival
 def test_training_lowers_loss_resumes_and_speaks(tiny_run):
     model_cfg, cfg = tiny_run
     trainer = Trainer(model_cfg, cfg, log=lambda m: None)
