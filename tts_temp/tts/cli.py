@@ -30,10 +30,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-seconds", type=float, default=20.0, help="longest sentence to generate")
     p.set_defaults(func=run_synthesize)
 
-    t = sub.add_parser("train", help="train or resume a voice from a TOML config")
+    t = sub.add_parser("train", help="train or resume a voice from a TOML config",
+                       description="Train (or resume from OUT_DIR/last.pt) a voice; Ctrl-C saves and exits.")
     t.add_argument("config", type=Path)
-    t.add_argument("--max-minutes", type=float, default=None)
-    t.add_argument("--export", type=Path, default=None)
+    t.add_argument("--max-minutes", type=float, default=None, help="stop after this much wall time")
+    t.add_argument("--max-steps", type=int, default=None, help="stop after this many steps in this run")
+    t.add_argument("--export", type=Path, default=None,
+                   help="then write a voice (duration threshold calibrated on the training data)")
+    t.add_argument("--export-only", action="store_true", help="skip training, just export")
     t.set_defaults(func=run_train)
 
 
@@ -127,8 +131,11 @@ def run_train(args) -> int:
     if not Path(cfg.features).is_file():
         raise UserError(f"{cfg.features}: no features; run scripts/make_corpus.py first")
     trainer = Trainer(model_cfg, cfg, log=lambda m: print(m, flush=True))
-    trainer.run(max_seconds=None if args.max_minutes is None else args.max_minutes * 60)
+    if not args.export_only:
+        trainer.run(max_steps=args.max_steps,
+                    max_seconds=None if args.max_minutes is None else args.max_minutes * 60)
     if args.export:
-        trainer.voice().save(args.export)
-        print(f"exported {args.export}")
+        voice = trainer.voice()
+        voice.save(args.export)
+        print(f"exported {args.export} (step {trainer.state.step}, threshold {voice.duration_threshold})")
     return 0
