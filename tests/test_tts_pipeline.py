@@ -87,3 +87,30 @@ def _collate(trainer, idx):
     from tts_temp.tts.train import collate
 
     return collate(trainer.feats, idx, trainer.device)
+
+
+def test_train_command_stops_cleanly_on_ctrl_c_and_resumes(tiny_corpus, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    feats = features.build(tiny_corpus[0])
+    config = tmp_path / "tiny.toml"
+    base = (ROOT / "configs" / "voice-tiny.toml").read_text().replace("total_steps = 40", "total_steps = 100000")
+    config.write_text(base.replace("[train]", f'[train]\nfeatures = "{feats}"\nout_dir = "{tmp_path / "run"}"\n'
+                                              "log_every = 1"))
+    cmd = [sys.executable, str(ROOT / "scripts" / "train_tts.py"), str(config)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = ""
+    deadline = time.time() + 120
+    while "step 3 " not in line and time.time() < deadline and proc.poll() is None:
+        line = proc.stdout.readline()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and "Traceback" not in err, err
+    ck = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    assert ck["state"]["step"] >= 3
+    again = subprocess.run(cmd + ["--max-steps", "1"], capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and "resumed from" in again.stdout
+    assert torch.load(tmp_path / "run" / "last.pt", weights_only=True)["state"]["step"] == ck["state"]["step"] + 1
