@@ -29,6 +29,15 @@ def test_split_sentences_keeps_every_word():
     assert " ".join(parts) == text
 
 
+def test_very_long_sentences_are_split_without_losing_words():
+    long = ", ".join(["one two three four five six seven"] * 10) + "."
+    parts = split_sentences(long, max_words=20)
+    assert all(len(p.split()) <= 20 for p in parts) and len(parts) > 1
+    assert " ".join(parts).split() == long.split()
+    run_on = " ".join(["word"] * 95)
+    assert [len(p.split()) for p in split_sentences(run_on, max_words=40)] == [40, 40, 15]
+
+
 def test_letters_front_end_keeps_clause_punctuation():
     fe = FrontEnd(phonemes=False)
     syms = fe.symbols("Hello, world.")

@@ -15,6 +15,8 @@ import unicodedata
 import warnings
 from dataclasses import dataclass
 
+from tts_temp.errors import UserError
+
 PAD = "_"
 PUNCTUATION = ",.?!"
 WORD_BREAK = " "
@@ -100,10 +102,22 @@ def clauses(text: str) -> list[tuple[str, str]]:
     return out
 
 
-def split_sentences(text: str) -> list[str]:
-    """Split long input at sentence ends so each piece can be synthesised on its own."""
-    parts = re.split(r"(?<=[.?!])\s+", text.strip())
-    return [p for p in (p.strip() for p in parts) if p]
+def split_sentences(text: str, max_words: int = 40) -> list[str]:
+    """Split long input at sentence ends so each piece can be synthesised on its own.
+
+    A sentence longer than `max_words` is split further at clause punctuation, and failing that
+    every `max_words` words, so no piece runs into the synthesiser's length limit.
+    """
+    out: list[str] = []
+    for sentence in re.split(r"(?<=[.?!])\s+", text.strip()):
+        words = sentence.split()
+        if len(words) <= max_words:
+            out.append(sentence.strip())
+            continue
+        for clause in re.split(r"(?<=[,;:])\s+", sentence):
+            cw = clause.split()
+            out.extend(" ".join(cw[i:i + max_words]) for i in range(0, len(cw), max_words))
+    return [p for p in out if p]
 
 
 @functools.lru_cache(maxsize=1)
@@ -132,7 +146,7 @@ class FrontEnd:
         for words, punct in clauses(normalise(text)):
             if self.phonemes:
                 if not espeak_available():
-                    raise RuntimeError("this voice needs espeak-ng (apt-get install espeak-ng)")
+                    raise UserError("this voice needs espeak-ng (Debian package espeak-ng)")
                 words = _espeak_ipa(words, self.voice)
             if out:
                 out.append(WORD_BREAK)
