@@ -158,6 +158,7 @@ class AsrSweepResult:
     report: Path
     failed: int
     explain: dict | None = None
+    figures: list = field(default_factory=list)
 
 
 def run_asr_sweep(cfg: AsrSweepConfig, model=None, log=print) -> AsrSweepResult:
@@ -225,7 +226,7 @@ def run_asr_sweep(cfg: AsrSweepConfig, model=None, log=print) -> AsrSweepResult:
             explain = _explain(out / "token_distribution.json", model, first)
             figures += plots.token_figures(out, explain)
     page = report.asr_report(out, cfg, summary, records, figures, explain)
-    return AsrSweepResult(out, records, summary, page, failed, explain)
+    return AsrSweepResult(out, records, summary, page, failed, explain, figures)
 
 
 SUMMARY_COLUMNS = ["temperature", "items", "errors", "wer_mean", "wer_std", "cer_mean", "cer_std",
@@ -300,13 +301,14 @@ def _copy_inputs(paths: list[Path], dest: Path) -> dict[Path, str]:
 
 
 # --------------------------------------------------------------------------- explaining figures
-def token_distribution(model, waveform: np.ndarray, max_steps: int = 40) -> dict:
+def token_distribution(model, waveform: np.ndarray) -> dict:
     """Whisper's next-token distribution at one decoding step of a real clip, at several T.
 
-    The first 30 s window is encoded once; the decoder runs greedily from the start-of-transcript
-    prompt. Special tokens other than end-of-text are masked (the sampler never emits them in
-    text mode). The step shown is the one with the highest entropy at T=1 among the greedy steps:
-    the place where the model hesitates most, where temperature changes the most.
+    The first 30 s window is encoded once and decoded greedily by whisper itself (text only, no
+    timestamps); one teacher-forced decoder pass over that token path then gives the logits at
+    every step at once. Special tokens other than end-of-text are masked (the sampler never emits
+    them in text mode). The step shown is the one with the highest entropy at T=1: the place where
+    the model hesitates most, where temperature changes the most.
     """
     import torch
     import whisper
@@ -319,29 +321,25 @@ def token_distribution(model, waveform: np.ndarray, max_steps: int = 40) -> dict
     with torch.no_grad():
         mel = whisper.log_mel_spectrogram(whisper.pad_or_trim(torch.from_numpy(waveform)), model.dims.n_mels)
         feats = model.embed_audio(mel[None].to(model.device))
-        tokens = list(tok.sot_sequence_including_notimestamps)
-        prompt_len = len(tokens)
-        steps: list[torch.Tensor] = []
-        for _ in range(max_steps):
-            logits = model.logits(torch.tensor([tokens], device=model.device), feats)[0, -1].float().cpu()
-            logits[tok.eot + 1:] = -math.inf
-            steps.append(logits)
-            nxt = int(logits.argmax())
-            if nxt == tok.eot:
-                break
-            tokens.append(nxt)
-    ent1 = torch.stack([entropy(s, 1.0) for s in steps])
+        greedy = whisper.decode(model, feats[0], whisper.DecodingOptions(
+            language="en", temperature=0.0, without_timestamps=True, fp16=False))
+        prompt = list(tok.sot_sequence_including_notimestamps)
+        path = prompt + list(greedy.tokens)
+        logits = model.logits(torch.tensor([path], device=model.device), feats)[0].float().cpu()
+    logits = logits[len(prompt) - 1:]            # row k predicts the k-th text token (the last: end)
+    logits[:, tok.eot + 1:] = -math.inf
+    ent1 = entropy(logits, 1.0)
     k = int(ent1.argmax())
-    logits = steps[k]
-    top = torch.topk(tempered_softmax(logits, 1.0), 8).indices.tolist()
+    row = logits[k]
+    top = torch.topk(tempered_softmax(row, 1.0), 8).indices.tolist()
     grid = [round(x, 3) for x in np.linspace(0.0, 3.0, 61)]
     return {
         "step": k,
-        "prefix": tok.decode(tokens[prompt_len:prompt_len + k]),
+        "prefix": tok.decode(list(greedy.tokens[:k])),
         "tokens": [tok.decode([i]) if i != tok.eot else "<|endoftext|>" for i in top],
         "token_ids": top,
-        "probs": {f"{t:g}": tempered_softmax(logits, t)[top].tolist() for t in EXPLAIN_TEMPERATURES},
+        "probs": {f"{t:g}": tempered_softmax(row, t)[top].tolist() for t in EXPLAIN_TEMPERATURES},
         "entropy_T": grid,
-        "entropy": [float(entropy(logits, t)) for t in grid],
-        "entropy_all_steps": [[float(entropy(s, t)) for t in grid] for s in steps],
+        "entropy": [float(entropy(row, t)) for t in grid],
+        "entropy_all_steps": [[float(entropy(r, t)) for t in grid] for r in logits],
     }

@@ -174,3 +174,14 @@ def tts_report(out_dir: Path, cfg, summary: list[dict], records: list[dict], spr
                 ("Every output", "\n".join(blocks))]
     page = _page("Synthesis across temperatures", intro, sections)
     return write_atomic_text(out_dir / "report.html", page)
+
+
+# --------------------------------------------------------------------------- both sweeps
+def index_report(out_dir: Path, title: str, intro: str, parts: list[tuple[str, str, list[Figure]]]) -> Path:
+    """One page over several run folders: (heading, sub-folder, figures) -> links and figures."""
+    sections = []
+    for heading, sub, figures in parts:
+        moved = [Figure(f"{sub}/{f.file}", f.title, f.caption) for f in figures]
+        link = f'<p><a href="{_src(sub + "/report.html")}">The full report, with every transcript and player</a></p>'
+        sections.append((heading, link + _figures(moved)))
+    return write_atomic_text(out_dir / "report.html", _page(title, f"<p>{html.escape(intro)}</p>", sections))

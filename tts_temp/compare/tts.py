@@ -30,7 +30,7 @@ EMISSION_TEMPERATURES = (0.0, 0.334, 0.667, 1.0, 1.5)
 @dataclass
 class TtsSweepConfig:
     out_dir: Path
-    sentences: Path | None = None          # one per line; None = held-out Harvard 701-720
+    sentences: Path | list[str] | None = None   # a file (one per line), a list, or None = Harvard 701-720
     temperatures: list[float] = field(default_factory=lambda: list(DEFAULT_TEMPERATURES))
     seeds: int = DEFAULT_SEEDS
     voice: Path | None = None              # None = the shipped voice
@@ -48,11 +48,16 @@ class TtsSweepConfig:
         return read_sentences(self.sentences)
 
 
-def read_sentences(path: Path | None) -> list[str]:
+def read_sentences(path: Path | list[str] | None) -> list[str]:
     if path is None:
         from tts_temp.tts.corpus import harvard
 
         return [u.text for u in harvard() if u.split == "test"]
+    if isinstance(path, list):
+        lines = [" ".join(l.split()) for l in path]
+        if not any(lines):
+            raise UserError("no sentences given")
+        return [l for l in lines if l]
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such sentences file")
@@ -86,6 +91,7 @@ class TtsSweepResult:
     summary: list[dict]
     report: Path
     failed: int
+    figures: list = field(default_factory=list)
 
 
 def analyse(wav: np.ndarray, sample_rate: int, text: str, asr_model) -> dict:
@@ -178,7 +184,7 @@ def run_tts_sweep(cfg: TtsSweepConfig, voice=None, asr_model=None, log=print) ->
     emission = emission_gaussian(voice, next((r["text"] for r in records if not r.get("error")), sentences[0]))
     figures = plots.tts_figures(out, records, spreads, summary, emission, cfg.temperatures, cfg.seeds)
     page = report.tts_report(out, cfg, summary, records, spreads, figures)
-    return TtsSweepResult(out, records, spreads, summary, page, failed)
+    return TtsSweepResult(out, records, spreads, summary, page, failed, figures)
 
 
 SUMMARY_COLUMNS = ["temperature", "items", "errors", "duration_mean", "duration_std", "f0_mean", "f0_std_mean",
