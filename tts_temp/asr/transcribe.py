@@ -257,7 +257,8 @@ def _run(model, waveform, policy, sampling, decode, dtype, verbose, condition_on
             current, seek = _split(kept, attempts, tokenizer, seek, size, time_offset, time_precision,
                                    input_stride)
             if word_timestamps and current:
-                dicts = [{"start": s.start, "end": s.end, "tokens": s.tokens, "text": s.text} for s in current]
+                dicts = [{"seek": previous_seek, "start": s.start, "end": s.end, "tokens": s.tokens, "text": s.text}
+                         for s in current]
                 add_word_timestamps(segments=dicts, model=_FeaturesModel(model, window), tokenizer=tokenizer,
                                     mel=mel_segment, num_frames=size, prepend_punctuations=prepend_punctuations,
                                     append_punctuations=append_punctuations,
