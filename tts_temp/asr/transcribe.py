@@ -33,6 +33,7 @@ from tts_temp.temperature import check_top_k, check_top_p
 _DECODE_KEYS = {"task", "language", "sample_len", "best_of", "beam_size", "patience", "length_penalty",
                 "prefix", "suppress_tokens", "suppress_blank", "without_timestamps",
                 "max_initial_timestamp", "fp16"}
+SILENCE_FLOOR = 1e-4  # peak amplitude (-80 dBFS) below which a window is digital silence
 _UNSUPPORTED = {"clip_timestamps": ("0", [], None), "hallucination_silence_threshold": (None,)}
 
 
@@ -245,6 +246,12 @@ def _run(model, waveform, policy, sampling, decode, dtype, verbose, condition_on
         while seek < content_frames:
             previous_seek = seek
             time_offset = float(seek * HOP_LENGTH / SAMPLE_RATE)
+            size = min(N_FRAMES, content_frames - seek)
+            if _is_digital_silence(waveform, seek, size):
+                # whisper hallucinates on pure silence ("You"); there is nothing to transcribe
+                seek += size
+                pbar.update(min(content_frames, seek) - previous_seek)
+                continue
             window, mel_segment, size = first_window if (first_window and seek == 0) else encode(seek)
             decode["prompt"] = all_tokens[prompt_reset_since:]
             kept, attempts = decode_window(model, window, policy, decode, sampling, seek)
@@ -287,6 +294,11 @@ def _run(model, waveform, policy, sampling, decode, dtype, verbose, condition_on
 
     text = tokenizer.decode(all_tokens[len(prompt_tokens):])
     return Transcript(text=text, segments=segments, language=language, seed=sampling.seed)
+
+
+def _is_digital_silence(waveform: np.ndarray, seek: int, size: int) -> bool:
+    part = waveform[seek * HOP_LENGTH:(seek + size) * HOP_LENGTH]
+    return part.size == 0 or float(np.abs(part).max()) < SILENCE_FLOOR
 
 
 def _single_timestamp_ending(tokens: list[int], tokenizer) -> bool:
