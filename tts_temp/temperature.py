@@ -85,8 +85,10 @@ def sample_logits(
     scaled = logits.float() / temperature
     scaled = filter_top_p(filter_top_k(scaled, top_k), top_p)
     probs = torch.softmax(scaled, dim=-1)
-    flat = probs.reshape(-1, probs.shape[-1])
-    return torch.multinomial(flat, 1, generator=generator).reshape(probs.shape[:-1])
+    # exponential race: argmax(p_i / E_i), E_i ~ Exp(1), picks i with probability p_i; it is
+    # several times faster than torch.multinomial over a 50k vocabulary on the CPU
+    race = torch.empty_like(probs).exponential_(generator=generator)
+    return (probs / race).argmax(dim=-1)
 
 
 def entropy(logits: Tensor, temperature: float = 1.0) -> Tensor:

@@ -34,7 +34,8 @@ _DECODE_KEYS = {"task", "language", "sample_len", "best_of", "beam_size", "patie
                 "prefix", "suppress_tokens", "suppress_blank", "without_timestamps",
                 "max_initial_timestamp", "fp16"}
 SILENCE_FLOOR = 1e-4  # peak amplitude (-80 dBFS) below which a window is digital silence
-_UNSUPPORTED = {"clip_timestamps": ("0", [], None), "hallucination_silence_threshold": (None,)}
+_UNSUPPORTED = {"clip_timestamps": ("0", [], None), "hallucination_silence_threshold": (None,),
+                "carry_initial_prompt": (False,)}
 
 
 @dataclass
