@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import tts_temp.asr
-from browser import CHROMIUM, check_report
+from browser import AVAILABLE, SKIP_REASON, check_report
 from tts_temp.cli import main
 from tts_temp.compare.asr import AsrSweepConfig, run_asr_sweep
 
@@ -158,7 +158,33 @@ def test_resume_skips_finished_items_and_loses_nothing(sweep, whisper_tiny, monk
         assert resumed[key].get("text") == r.get("text") and resumed[key].get("wer") == r.get("wer")
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Chromium (Debian package chromium) is not installed")
+def test_rerun_with_another_reference_or_more_files_redoes_only_those(sweep, whisper_tiny, tmp_path, monkeypatch):
+    import shutil
+
+    import tts_temp.compare.asr as compare_asr
+
+    cfg, _ = sweep
+    folder = tmp_path / "run"
+    shutil.copytree(cfg.out_dir, folder)
+    extra = tmp_path / "again.wav"
+    shutil.copyfile(CLIP, extra)
+    manifest = tmp_path / "refs.tsv"
+    manifest.write_text(f"{CLIP.name}\tsomething else entirely\n", encoding="utf-8")
+    done = []
+
+    def fake(model, waveform, temperature, seed, reference):
+        done.append(reference)
+        return {"text": "x", "wer": 1.0, "cer": 1.0, "avg_logprob": -1.0, "compression_ratio": 1.0,
+                "segment_temperatures": [], "fired": {}, "segments": [], "windows": []}
+
+    monkeypatch.setattr(compare_asr, "transcribe_item", fake)
+    run_asr_sweep(AsrSweepConfig(audio=[CLIP, cfg.audio[1], extra], out_dir=folder, temperatures=TEMPS, seeds=SEEDS,
+                                 references=manifest), model=whisper_tiny, log=lambda m: None)
+    per_file = (len(TEMPS) + 1) * SEEDS
+    assert done == ["something else entirely"] * per_file + [None] * per_file
+
+
+@pytest.mark.skipif(not AVAILABLE, reason=SKIP_REASON)
 def test_report_opens_in_chromium_with_every_image_and_audio(sweep):
     cfg, result = sweep
     seen = check_report(result.report)
@@ -167,7 +193,7 @@ def test_report_opens_in_chromium_with_every_image_and_audio(sweep):
     assert seen["audios"][0]["duration"] == pytest.approx(3.0, abs=0.1)
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Chromium (Debian package chromium) is not installed")
+@pytest.mark.skipif(not AVAILABLE, reason=SKIP_REASON)
 def test_browser_check_notices_a_missing_file(tmp_path):
     """The check itself can fail: a report pointing at files that are not there."""
     (tmp_path / "report.html").write_text(

@@ -2,7 +2,7 @@
 import pytest
 
 import tts_temp.demo as demo
-from browser import CHROMIUM, check_report
+from browser import AVAILABLE, check_report
 from tts_temp.cli import main
 
 
@@ -21,7 +21,7 @@ def test_demo_transcribes_synthesizes_and_writes_one_report(tiny_voice_path, tmp
     assert "fallback" in printed and "And so my fellow Americans" in printed and "3/3  report:" in printed
     for sub in ("asr", "tts"):
         assert (out / sub / "report.html").is_file() and (out / sub / "results.jsonl").is_file()
-    if CHROMIUM is not None:
+    if AVAILABLE:
         seen = check_report(out / "report.html")
         assert len(seen["images"]) == 8 and all(i["ok"] for i in seen["images"]), seen["images"]
 

@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 
 import tts_temp.tts
-from browser import CHROMIUM, check_report
+from browser import AVAILABLE, SKIP_REASON, check_report
 from tts_temp.cli import main
 from tts_temp.compare import metrics
 from tts_temp.compare.tts import TtsSweepConfig, run_tts_sweep
@@ -177,7 +177,7 @@ def test_resume_skips_finished_items(sweep, voice, whisper_tiny, monkeypatch):
             assert after[key]["duration"] == r["duration"]
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Chromium (Debian package chromium) is not installed")
+@pytest.mark.skipif(not AVAILABLE, reason=SKIP_REASON)
 def test_report_opens_in_chromium_with_every_image_and_audio(sweep):
     cfg, result = sweep
     seen = check_report(result.report)

@@ -48,6 +48,13 @@ class AsrSweepConfig:
         for p in self.audio:
             if not Path(p).is_file():
                 raise UserError(f"{p}: no such file")
+        seen: set[Path] = set()
+        unique: list[Path] = []
+        for p in self.audio:  # a file given twice is swept once
+            if Path(p).resolve() not in seen:
+                seen.add(Path(p).resolve())
+                unique.append(Path(p))
+        self.audio = unique
         self.temperatures = check_temperatures(self.temperatures)
         check_seeds(self.seeds)
         if self.references is not None and not Path(self.references).is_file():
@@ -170,8 +177,7 @@ def run_asr_sweep(cfg: AsrSweepConfig, model=None, log=print) -> AsrSweepResult:
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     references = read_references(cfg.audio, cfg.references)
-    check_run_settings(out, {"sweep": "asr", "model": cfg.model,
-                             "references": {str(Path(p).resolve()): r for p, r in references.items()}})
+    check_run_settings(out, {"sweep": "asr", "model": cfg.model})
     results = ResultsFile(out / "results.jsonl")
     if model is None:
         from tts_temp.asr import load_model
@@ -185,7 +191,8 @@ def run_asr_sweep(cfg: AsrSweepConfig, model=None, log=print) -> AsrSweepResult:
     clips = _copy_inputs(cfg.audio, out / "audio")
     with progress(total=len(cfg.audio) * len(rows), desc="transcribe") as bar:
         for path in cfg.audio:
-            todo = [(t, s) for t, s in rows if not results.done(item_key(path, t, s))]
+            ref = references[Path(path)]
+            todo = [(t, s) for t, s in rows if not _done(results, item_key(path, t, s), ref)]
             keys += [item_key(path, t, s) for t, s in rows]
             bar.update(len(rows) - len(todo))
             if not todo:
@@ -227,6 +234,11 @@ def run_asr_sweep(cfg: AsrSweepConfig, model=None, log=print) -> AsrSweepResult:
             figures += plots.token_figures(out, explain)
     page = report.asr_report(out, cfg, summary, records, figures, explain)
     return AsrSweepResult(out, records, summary, page, failed, explain, figures)
+
+
+def _done(results: ResultsFile, key: str, reference: str | None) -> bool:
+    """Finished, and scored against the reference given now (a changed reference redoes the item)."""
+    return results.done(key) and results.get(key).get("reference") == reference
 
 
 SUMMARY_COLUMNS = ["temperature", "items", "errors", "wer_mean", "wer_std", "cer_mean", "cer_std",
