@@ -78,3 +78,14 @@ def test_sample_gaussian_is_mean_at_zero_and_scales_with_temperature():
     a = sample_gaussian(mean, std, 0.7, torch.Generator().manual_seed(3))
     b = sample_gaussian(mean, std, 0.7, torch.Generator().manual_seed(3))
     assert torch.equal(a, b)
+
+
+def test_sampling_follows_the_distribution():
+    probs = torch.tensor([0.5, 0.0, 0.3, 0.2])
+    logits = torch.log(probs).expand(20000, 4)
+    draws = tm.sample_logits(logits, 1.0, torch.Generator().manual_seed(0))
+    freq = torch.bincount(draws, minlength=4).float() / draws.numel()
+    assert freq[1] == 0  # a zero-probability token is never drawn
+    assert torch.allclose(freq, probs, atol=0.015)
+    hot = torch.bincount(tm.sample_logits(logits, 2.0, torch.Generator().manual_seed(1)), minlength=4).float()
+    assert hot[0] / hot.sum() < 0.45  # a higher temperature flattens the draw
