@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from pathlib import Path
 
 from tts_temp.compare.asr import DEFAULT_SEEDS as ASR_SEEDS
@@ -64,13 +65,18 @@ def print_table(rows: list[dict], columns: list[str]) -> None:
         print("  ".join(v.rjust(w) for v, w in zip(row, widths)))
 
 
+def _warn(message: str) -> None:
+    """Per-item failures go to stderr; the sweep itself goes on."""
+    print(message, file=sys.stderr)
+
+
 def run_compare_asr(args) -> int:
     from tts_temp.compare.asr import AsrSweepConfig, run_asr_sweep
 
     cfg = AsrSweepConfig(audio=list(args.audio), out_dir=args.out, temperatures=args.temperatures,
                          seeds=args.seeds, references=args.references, model=args.model,
                          fallback_row=args.fallback_row)
-    result = run_asr_sweep(cfg)
+    result = run_asr_sweep(cfg, log=_warn)
     print_table(result.summary, ["temperature", "items", "errors", "wer_mean", "wer_std", "cer_mean", "diversity",
                                  "avg_logprob_mean", "settled_temperature_mean"])
     print(f"report: {result.report}")
@@ -82,7 +88,7 @@ def run_compare_tts(args) -> int:
 
     cfg = TtsSweepConfig(out_dir=args.out, sentences=args.sentences, temperatures=args.temperatures,
                          seeds=args.seeds, voice=args.voice, asr_model=args.asr_model, max_seconds=args.max_seconds)
-    result = run_tts_sweep(cfg)
+    result = run_tts_sweep(cfg, log=_warn)
     print_table(result.summary, ["temperature", "items", "errors", "duration_mean", "f0_mean", "f0_std_mean",
                                  "cer_mean", "seed_distance_db"])
     print(f"report: {result.report}")
