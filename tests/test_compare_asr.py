@@ -1,7 +1,6 @@
 """The transcript sweep end to end on one short real clip plus one broken file."""
 import csv
 import json
-import math
 import zlib
 from pathlib import Path
 

@@ -1,6 +1,4 @@
 """`tts-temp demo` wires both sweeps together on shipped inputs (made smaller here to stay fast)."""
-import pytest
-
 import tts_temp.demo as demo
 from browser import AVAILABLE, check_report
 from tts_temp.cli import main

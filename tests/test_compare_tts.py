@@ -1,7 +1,6 @@
 """The synthesis sweep end to end with a tiny voice trained in the test session."""
 import csv
 import json
-import math
 
 import numpy as np
 import pytest
