@@ -21,9 +21,9 @@ h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 
 table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }
 th, td { border: 1px solid #ddd; padding: 3px 6px; text-align: left; vertical-align: top; }
 th { background: #f4f4f4; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
-figure { display: inline-block; margin: 0.5em 1em 1em 0; max-width: 100%; vertical-align: top; }
-figure img { max-width: 100%; border: 1px solid #eee; }
-figcaption { font-size: 0.85em; color: #555; max-width: 640px; }
+figure { display: inline-table; width: 1px; margin: 0.5em 1em 1em 0; vertical-align: top; }
+figure img { border: 1px solid #eee; }
+figcaption { display: table-caption; caption-side: bottom; font-size: 0.85em; color: #555; }
 .error { color: #a00; } audio { height: 28px; width: 220px; } code { font-size: 0.9em; }
 """
 
