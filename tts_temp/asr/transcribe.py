@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -286,7 +287,7 @@ def _run(model, waveform, policy, sampling, decode, dtype, verbose, condition_on
                     s.text, s.tokens, s.words = "", [], ([] if s.words is not None else None)
             if verbose:
                 for s in current:
-                    print(f"[{s.start:8.2f} --> {s.end:8.2f}] (T={s.temperature:g}) {s.text}")
+                    print(f"[{s.start:8.2f} --> {s.end:8.2f}] (T={s.temperature:g}) {s.text}", file=sys.stderr)
             segments.extend(current)
             all_tokens.extend(t for s in current for t in s.tokens)
             if not condition_on_previous_text or should_reset_prompt(kept.temperature, policy):
