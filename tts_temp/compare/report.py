@@ -79,9 +79,9 @@ def _settings(out_dir: Path) -> str:
         run = json.loads((out_dir / "run.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return ""
-    run.pop("references", None)
+    shown = {k: (str(v)[:12] + "…" if k.endswith("sha256") and v else v) for k, v in sorted(run.items())}
     return "<p>Settings: " + ", ".join(f"<code>{html.escape(k)}={html.escape(str(v))}</code>"
-                                        for k, v in sorted(run.items())) + "</p>"
+                                        for k, v in shown.items()) + "</p>"
 
 
 # --------------------------------------------------------------------------- ASR

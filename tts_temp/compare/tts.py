@@ -127,7 +127,8 @@ def run_tts_sweep(cfg: TtsSweepConfig, voice=None, asr_model=None, log=print) ->
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     check_run_settings(out, {"sweep": "tts", "voice": str(Path(cfg.voice).resolve()) if cfg.voice else "shipped",
-                             "asr_model": cfg.asr_model, "max_seconds": cfg.max_seconds})
+                             "voice_sha256": _voice_digest(cfg.voice), "asr_model": cfg.asr_model,
+                             "max_seconds": cfg.max_seconds})
     results = ResultsFile(out / "results.jsonl")
     voice = voice if voice is not None else load_voice(cfg.voice)
     if asr_model is None:
@@ -185,6 +186,19 @@ def run_tts_sweep(cfg: TtsSweepConfig, voice=None, asr_model=None, log=print) ->
     figures = plots.tts_figures(out, records, spreads, summary, emission, cfg.temperatures, cfg.seeds)
     page = report.tts_report(out, cfg, summary, records, spreads, figures)
     return TtsSweepResult(out, records, spreads, summary, page, failed, figures)
+
+
+def _voice_digest(path: Path | None) -> str | None:
+    """Checksum of the voice file, so a retrained voice at the same path never mixes into a resumed run."""
+    import hashlib
+
+    from tts_temp.tts import shipped_voice_path
+
+    path = Path(path) if path is not None else shipped_voice_path()
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
 
 
 SUMMARY_COLUMNS = ["temperature", "items", "errors", "duration_mean", "duration_std", "f0_mean", "f0_std_mean",
