@@ -121,3 +121,14 @@ def test_forward_backward_gradients_match_autograd():
     n_frames = torch.tensor([6, 4, 5])
     n_states = torch.tensor([4, 2, 3])
     assert torch.autograd.gradcheck(lambda e, l: forward_algorithm(e, l, n_frames, n_states), (log_emit, logits))
+
+
+def test_lstm_step_equals_nn_lstm():
+    """Synthesis steps the LSTM by hand; it must be the same function training used."""
+    hmm, _, _ = _hmm_and_states()
+    x = torch.randn(3, 5, hmm.lstm.input_size, generator=torch.Generator().manual_seed(4))
+    want, _ = hmm.lstm(x)
+    state = None
+    for t in range(5):
+        h, state = hmm.lstm_step(x[:, t], state)
+        assert torch.allclose(h, want[:, t], atol=1e-6)
