@@ -35,7 +35,7 @@ def main() -> int:
     texts = [u.text for u in harvard() if u.split == "test"][: args.sentences]
     opts = SynthesisOptions()
     synthesize_batch(voice, texts[0], [0.667], [0], opts)  # warm-up
-    one_ac, one_voc, audio, four_total, one_total = [], [], [], [], []
+    one_ac, one_voc, audio, four_total, one_total, four_ac = [], [], [], [], [], []
     for _ in range(args.repeats):
         for text in texts:
             t0 = time.perf_counter()
@@ -45,11 +45,13 @@ def main() -> int:
             one_voc.append(out.vocoder_seconds)
             audio.append(len(out.waveforms[0]) / out.sample_rate)
             t0 = time.perf_counter()
-            synthesize_batch(voice, text, [0.0, 0.334, 0.667, 1.0], [0, 0, 0, 0], opts)
+            four = synthesize_batch(voice, text, [0.0, 0.334, 0.667, 1.0], [0, 0, 0, 0], opts)
             four_total.append(time.perf_counter() - t0)
+            four_ac.append(four.acoustic_seconds)
     secs = sum(audio)
     rtf_ac, rtf_voc = sum(one_ac) / secs, sum(one_voc) / secs
     batch_ratio = statistics.median(f / o for f, o in zip(four_total, one_total))
+    ac_ratio = statistics.median(f / o for f, o in zip(four_ac, one_ac))
     print(f"voice: step {voice.meta.get('step')}, {len(texts)} held-out sentences x {args.repeats}, "
           f"{secs / args.repeats:.1f} s of audio per pass, {args.threads} threads")
     print("| measure | value | target |")
@@ -57,7 +59,8 @@ def main() -> int:
     print(f"| acoustic model RTF (T=0.667) | {rtf_ac:.3f} | |")
     print(f"| vocoder RTF (Griffin-Lim, {opts.griffin_lim_iters} iterations) | {rtf_voc:.3f} | |")
     print(f"| total RTF | {rtf_ac + rtf_voc:.3f} | <= 0.2 |")
-    print(f"| 4 temperatures in one batch / 1 (median) | {batch_ratio:.2f}x | <= 2x |")
+    print(f"| 4 temperatures in one batch / 1, acoustic model (median) | {ac_ratio:.2f}x | |")
+    print(f"| 4 temperatures in one batch / 1, total (median) | {batch_ratio:.2f}x | <= 2x |")
     return 0
 
 
