@@ -125,41 +125,37 @@ def convert_ctranslate2(model_dir: str | os.PathLike) -> dict:
     def linear(dst: str, src: str) -> None:
         state[f"{dst}.weight"], state[f"{dst}.bias"] = v[f"{src}/weight"], v[f"{src}/bias"]
 
-    for conv in ("conv1", "conv2"):
-        linear(f"encoder.{conv}", f"encoder/{conv}")
-    state["encoder.positional_embedding"] = v["encoder/position_encodings/encodings"]
-    n_audio_layer = _layer_count(v, "encoder")
-    for i in range(n_audio_layer):
-        src, dst = f"encoder/layer_{i}", f"encoder.blocks.{i}"
+    def block(src: str, dst: str, cross: bool) -> None:
+        """One residual block: self-attention, (decoder only) cross-attention, MLP."""
         norm(f"{dst}.attn_ln", f"{src}/self_attention/layer_norm")
         w = _split(v[f"{src}/self_attention/linear_0/weight"], 3)
         b = _split(v[f"{src}/self_attention/linear_0/bias"], 3)
         _attention(state, f"{dst}.attn", (w[0], b[0]), ((w[1], b[1]), (w[2], b[2])))
         linear(f"{dst}.attn.out", f"{src}/self_attention/linear_1")
+        if cross:
+            norm(f"{dst}.cross_attn_ln", f"{src}/attention/layer_norm")
+            w = _split(v[f"{src}/attention/linear_1/weight"], 2)
+            b = _split(v[f"{src}/attention/linear_1/bias"], 2)
+            q = (v[f"{src}/attention/linear_0/weight"], v[f"{src}/attention/linear_0/bias"])
+            _attention(state, f"{dst}.cross_attn", q, ((w[0], b[0]), (w[1], b[1])))
+            linear(f"{dst}.cross_attn.out", f"{src}/attention/linear_2")
         norm(f"{dst}.mlp_ln", f"{src}/ffn/layer_norm")
         linear(f"{dst}.mlp.0", f"{src}/ffn/linear_0")
         linear(f"{dst}.mlp.2", f"{src}/ffn/linear_1")
+
+    for conv in ("conv1", "conv2"):
+        linear(f"encoder.{conv}", f"encoder/{conv}")
+    state["encoder.positional_embedding"] = v["encoder/position_encodings/encodings"]
+    n_audio_layer = _layer_count(v, "encoder")
+    for i in range(n_audio_layer):
+        block(f"encoder/layer_{i}", f"encoder.blocks.{i}", cross=False)
     norm("encoder.ln_post", "encoder/layer_norm")
 
     state["decoder.token_embedding.weight"] = v["decoder/embeddings/weight"]
     state["decoder.positional_embedding"] = v["decoder/position_encodings/encodings"]
     n_text_layer = _layer_count(v, "decoder")
     for i in range(n_text_layer):
-        src, dst = f"decoder/layer_{i}", f"decoder.blocks.{i}"
-        norm(f"{dst}.attn_ln", f"{src}/self_attention/layer_norm")
-        w = _split(v[f"{src}/self_attention/linear_0/weight"], 3)
-        b = _split(v[f"{src}/self_attention/linear_0/bias"], 3)
-        _attention(state, f"{dst}.attn", (w[0], b[0]), ((w[1], b[1]), (w[2], b[2])))
-        linear(f"{dst}.attn.out", f"{src}/self_attention/linear_1")
-        norm(f"{dst}.cross_attn_ln", f"{src}/attention/layer_norm")
-        w = _split(v[f"{src}/attention/linear_1/weight"], 2)
-        b = _split(v[f"{src}/attention/linear_1/bias"], 2)
-        q = (v[f"{src}/attention/linear_0/weight"], v[f"{src}/attention/linear_0/bias"])
-        _attention(state, f"{dst}.cross_attn", q, ((w[0], b[0]), (w[1], b[1])))
-        linear(f"{dst}.cross_attn.out", f"{src}/attention/linear_2")
-        norm(f"{dst}.mlp_ln", f"{src}/ffn/layer_norm")
-        linear(f"{dst}.mlp.0", f"{src}/ffn/linear_0")
-        linear(f"{dst}.mlp.2", f"{src}/ffn/linear_1")
+        block(f"decoder/layer_{i}", f"decoder.blocks.{i}", cross=True)
     norm("decoder.ln", "decoder/layer_norm")
 
     conv1 = v["encoder/conv1/weight"]

@@ -65,6 +65,16 @@ def _fallback_line(ax, rows: list[dict], key: str, label: str = "fallback schedu
                 ax.legend(loc="best", fontsize=8)
 
 
+def _versus_t(fig, ax, summary: list[dict], key: str, ylabel: str, title: str, path: Path, name: str,
+              caption: str) -> Figure:
+    """Finish a 'measure vs temperature' plot (fallback line, axes, grid) and save it."""
+    _fallback_line(ax, summary, key)
+    ax.set(xlabel="temperature T", ylabel=ylabel, title=title)
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    return Figure(_save(fig, path.parent, path.name), name, caption)
+
+
 # --------------------------------------------------------------------------- ASR
 def asr_figures(out_dir: Path, summary: list[dict]) -> list[Figure]:
     figs = []
@@ -75,24 +85,19 @@ def asr_figures(out_dir: Path, summary: list[dict]) -> list[Figure]:
     else:
         ax.text(0.5, 0.5, "no reference texts: WER not measured", ha="center", va="center",
                 transform=ax.transAxes)
-    _fallback_line(ax, summary, "wer")
-    ax.set(xlabel="temperature T", ylabel="WER (mean ± std over files × seeds)", title="Word error rate vs T")
-    ax.set_ylim(bottom=0)
-    ax.grid(alpha=0.3)
-    figs.append(Figure(_save(fig, out_dir, "wer_vs_temperature.png"), "WER vs temperature",
-                       "Word error rate against the reference (Whisper's English normaliser on both sides), "
-                       "mean and spread over files and seeds; the dashed line is Whisper's fallback schedule."))
+    figs.append(_versus_t(fig, ax, summary, "wer", "WER (mean ± std over files × seeds)", "Word error rate vs T",
+                          out_dir / "wer_vs_temperature.png", "WER vs temperature",
+                          "Word error rate against the reference (Whisper's English normaliser on both sides), "
+                          "mean and spread over files and seeds; the dashed line is Whisper's fallback schedule."))
 
     xs, ys, _ = _numeric(summary, "diversity")
     fig, ax = plt.subplots(figsize=(5, 3.2))
     ax.plot(xs, ys, marker="o", color="tab:orange")
-    _fallback_line(ax, summary, "diversity")
-    ax.set(xlabel="temperature T", ylabel="mean pairwise WER between seeds", title="Diversity between seeds vs T")
-    ax.set_ylim(bottom=0)
-    ax.grid(alpha=0.3)
-    figs.append(Figure(_save(fig, out_dir, "diversity_vs_temperature.png"), "Diversity vs temperature",
-                       "How different the transcripts of the same file are across seeds: the mean WER over all "
-                       "ordered pairs of seed texts. 0 at T=0, where decoding is deterministic."))
+    figs.append(_versus_t(fig, ax, summary, "diversity", "mean pairwise WER between seeds",
+                          "Diversity between seeds vs T", out_dir / "diversity_vs_temperature.png",
+                          "Diversity vs temperature",
+                          "How different the transcripts of the same file are across seeds: the mean WER over all "
+                          "ordered pairs of seed texts. 0 at T=0, where decoding is deterministic."))
     return figs
 
 
