@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import warnings
 from pathlib import Path
@@ -64,10 +63,9 @@ def _jobs(args) -> list[tuple[str, Path]]:
 
 
 def _variants(args) -> list[tuple[float, int | None]]:
-    temps = args.temperature
-    for t in temps:
-        if not math.isfinite(t) or t < 0:
-            raise UserError(f"temperature must be a finite number >= 0, got {t}")
+    from tts_temp.tts.synthesize import user_temperature
+
+    temps = [user_temperature(t) for t in args.temperature]
     seeds = args.seeds if args.seeds is not None else [args.seed]
     return [(t, s) for t in temps for s in seeds]
 

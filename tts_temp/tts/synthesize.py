@@ -15,12 +15,21 @@ import numpy as np
 import torch
 
 from tts_temp.errors import UserError
+from tts_temp.temperature import check_temperature
 from tts_temp.tts.hmm import SampleOptions
 from tts_temp.tts.text import split_sentences
 from tts_temp.tts.vocoder import GriffinLim, Vocoder
 from tts_temp.tts.voice import Voice
 
 SENTENCE_PAUSE = 0.25  # seconds of silence between sentences of a long text
+
+
+def user_temperature(t: float) -> float:
+    """The shared temperature check, as the user-facing error the CLI reports in one line."""
+    try:
+        return check_temperature(t)
+    except (TypeError, ValueError) as exc:
+        raise UserError(str(exc)) from None
 
 
 @dataclass
@@ -35,9 +44,7 @@ class SynthesisOptions:
     griffin_lim_iters: int = 32
 
     def validate(self) -> None:
-        if not (isinstance(self.temperature, (int, float)) and math.isfinite(self.temperature)) \
-                or self.temperature < 0:
-            raise UserError(f"temperature must be a finite number >= 0, got {self.temperature}")
+        user_temperature(self.temperature)
         if self.duration not in ("threshold", "sample"):
             raise UserError(f"duration must be 'threshold' or 'sample', got {self.duration!r}")
         if not (self.speaking_rate > 0 and math.isfinite(self.speaking_rate)):
@@ -92,7 +99,7 @@ def synthesize_batch(voice: Voice, text: str, temperatures: Sequence[float], see
     if len(temperatures) != len(seeds) or not temperatures:
         raise UserError("need one seed per temperature")
     for t in temperatures:
-        SynthesisOptions(temperature=t).validate()
+        user_temperature(t)
     opts.validate()
     pieces = text_ids(voice, text)
     vocoder = vocoder or GriffinLim(voice.mel, n_iter=opts.griffin_lim_iters)

@@ -150,8 +150,11 @@ class Trainer:
             tmp.unlink(missing_ok=True)
 
     def _epoch_order(self, epoch: int) -> list[int]:
-        g = torch.Generator().manual_seed(self.cfg.seed * 100003 + epoch)
-        return torch.randperm(len(self.batches), generator=g).tolist()
+        """The batch order of an epoch, a function of (seed, epoch) alone so resuming replays it."""
+        if getattr(self, "_order_epoch", None) != epoch:
+            g = torch.Generator().manual_seed(self.cfg.seed * 100003 + epoch)
+            self._order, self._order_epoch = torch.randperm(len(self.batches), generator=g).tolist(), epoch
+        return self._order
 
     def step(self, idx: list[int]) -> float:
         self.model.train()
