@@ -42,6 +42,12 @@ def mel_basis(cfg: MelConfig) -> torch.Tensor:
 
 
 @functools.lru_cache(maxsize=8)
+def mel_basis_pinv(cfg: MelConfig) -> torch.Tensor:
+    """Least-squares inverse of the filterbank, computed once per config (every synthesis uses it)."""
+    return torch.linalg.pinv(mel_basis(cfg))
+
+
+@functools.lru_cache(maxsize=8)
 def window(cfg: MelConfig) -> torch.Tensor:
     return torch.hann_window(cfg.win_length)
 

@@ -11,7 +11,7 @@ from typing import Protocol
 
 import torch
 
-from tts_temp.tts.mel import MelConfig, magnitude, mel_basis, window
+from tts_temp.tts.mel import MelConfig, mel_basis_pinv, window
 
 
 class Vocoder(Protocol):
@@ -35,8 +35,7 @@ class GriffinLim:
     def linear_magnitude(self, log_mel: torch.Tensor) -> torch.Tensor:
         """Invert the mel filterbank by least squares (clamped at zero)."""
         mel = torch.exp(log_mel)
-        inv = torch.linalg.pinv(mel_basis(self.cfg))
-        return torch.clamp(inv @ mel, min=0.0) ** self.power
+        return torch.clamp(mel_basis_pinv(self.cfg) @ mel, min=0.0) ** self.power
 
     def __call__(self, log_mel: torch.Tensor) -> torch.Tensor:
         cfg = self.cfg
