@@ -1,5 +1,4 @@
 """`tts-temp synthesize` as a user meets it: outputs, batches, and every kind of bad input."""
-import math
 import subprocess
 import sys
 

@@ -6,10 +6,12 @@ folder and is renamed into place, so a crash or a bad input never leaves a half-
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -81,15 +83,25 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> tuple[Path, Path]:
     return final, Path(tmp)
 
 
-def write_atomic_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write bytes to `path` through a temp file and a rename."""
-    final, tmp = atomic_path(path)
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path to write; on success it is renamed to `path`, on failure removed.
+
+    Every writer of the project goes through here, so no file is ever seen half-written.
+    """
+    final, tmp = atomic_path(path, suffix)
     try:
-        tmp.write_bytes(data)
+        yield tmp
         os.replace(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)
-    return final
+
+
+def write_atomic_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write bytes to `path` through a temp file and a rename."""
+    with atomic_write(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
 
 
 def write_atomic_text(path: str | os.PathLike, text: str) -> Path:
@@ -99,10 +111,6 @@ def write_atomic_text(path: str | os.PathLike, text: str) -> Path:
 def write_wav(path: str | os.PathLike, wav: np.ndarray, sample_rate: int) -> Path:
     """Write 16-bit PCM wav atomically; samples are clipped to [-1, 1]."""
     wav = np.clip(np.asarray(wav, dtype=np.float32), -1.0, 1.0)
-    final, tmp = atomic_path(path, suffix=".wav")
-    try:
+    with atomic_write(path, suffix=".wav") as tmp:
         sf.write(str(tmp), wav, sample_rate, subtype="PCM_16", format="WAV")
-        os.replace(tmp, final)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return final
+    return Path(path)

@@ -4,7 +4,6 @@ so the report can embed it with a relative path."""
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from tts_temp.audio import atomic_path  # noqa: E402
+from tts_temp.audio import atomic_write  # noqa: E402
 
 DPI = 100
 
@@ -28,13 +27,11 @@ class Figure:
 
 
 def _save(fig, out_dir: Path, name: str) -> str:
-    final, tmp = atomic_path(out_dir / name, suffix=".png")
     try:
-        fig.savefig(tmp, dpi=DPI, bbox_inches="tight", format="png")
-        os.replace(tmp, final)
+        with atomic_write(out_dir / name, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=DPI, bbox_inches="tight", format="png")
     finally:
         plt.close(fig)
-        tmp.unlink(missing_ok=True)
     return name
 
 

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import torch
+from torch import nn
 
-from tts_temp.audio import atomic_path
+from tts_temp.audio import atomic_write
 from tts_temp.tts import features as features_mod
 from tts_temp.tts.hmm import SampleOptions
 from tts_temp.tts.model import ModelConfig, OverFlow
@@ -76,15 +77,18 @@ def make_batches(lengths: list[int], batch_frames: int, max_batch: int) -> list[
     return batches
 
 
+def pad_ids(ids: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Symbol id sequences -> (B, L_max) padded with the pad id 0, and their lengths."""
+    lengths = torch.tensor([len(x) for x in ids])
+    return nn.utils.rnn.pad_sequence(ids, batch_first=True, padding_value=0), lengths
+
+
 def collate(feats: features_mod.Features, idx: list[int], device) -> tuple[torch.Tensor, ...]:
-    ids = [feats.ids[i] for i in idx]
+    ids_pad, id_lengths = pad_ids([feats.ids[i] for i in idx])
     mels = [feats.normalised(i) for i in idx]
-    id_lengths = torch.tensor([len(x) for x in ids])
     mel_lengths = torch.tensor([m.shape[1] for m in mels])
-    ids_pad = torch.zeros(len(idx), int(id_lengths.max()), dtype=torch.long)
     mel_pad = torch.zeros(len(idx), mels[0].shape[0], int(mel_lengths.max()))
-    for j, (x, m) in enumerate(zip(ids, mels)):
-        ids_pad[j, : len(x)] = x
+    for j, m in enumerate(mels):
         mel_pad[j, :, : m.shape[1]] = m
     return ids_pad.to(device), id_lengths.to(device), mel_pad.to(device), mel_lengths.to(device)
 
@@ -141,13 +145,9 @@ class Trainer:
             self.log(f"initialised from voice {self.cfg.init_from} at step {self.state.step}")
 
     def save(self) -> None:
-        final, tmp = atomic_path(self.last_path)
-        try:
+        with atomic_write(self.last_path) as tmp:
             torch.save({"model": self.model.state_dict(), "optim": self.optim.state_dict(),
                         "state": self.state.__dict__}, tmp)
-            os.replace(tmp, final)
-        finally:
-            tmp.unlink(missing_ok=True)
 
     def _epoch_order(self, epoch: int) -> list[int]:
         """The batch order of an epoch, a function of (seed, epoch) alone so resuming replays it."""
@@ -247,14 +247,10 @@ def _main_thread() -> bool:
 def mean_duration_ratio(voice: Voice, feats: features_mod.Features, threshold: float, items: list[int]) -> float:
     """Synthesised / real frames at T=0 over `items`, all texts in one padded batch."""
     model = voice.model
-    ids = [feats.ids[i] for i in items]
-    lengths = torch.tensor([len(x) for x in ids])
-    pad = torch.zeros(len(ids), int(lengths.max()), dtype=torch.long)
-    for j, x in enumerate(ids):
-        pad[j, : len(x)] = x
+    pad, lengths = pad_ids([feats.ids[i] for i in items])
     states, n_states = model.encoder(pad, lengths)
     opts = SampleOptions(temperature=0.0, duration_threshold=threshold, max_frames=3000)
-    _, out_len = model.hmm.sample(states, n_states, opts, torch.zeros(len(ids)), [None] * len(ids))
+    _, out_len = model.hmm.sample(states, n_states, opts, torch.zeros(len(items)), [None] * len(items))
     real = sum(feats.mels[i].shape[1] for i in items)
     return float(out_len.sum()) / real
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from tts_temp.audio import atomic_path
+from tts_temp.audio import atomic_write
 from tts_temp.errors import UserError
 from tts_temp.tts.mel import MelConfig
 from tts_temp.tts.model import ModelConfig, OverFlow
@@ -45,13 +45,9 @@ class Voice:
         }
 
     def save(self, path: str | os.PathLike) -> Path:
-        final, tmp = atomic_path(path)
-        try:
+        with atomic_write(path) as tmp:
             torch.save(self.to_dict(), tmp)
-            os.replace(tmp, final)
-        finally:
-            tmp.unlink(missing_ok=True)
-        return final
+        return Path(path)
 
 
 def shipped_voice_path() -> Path:
