@@ -20,13 +20,14 @@ import torch
 import whisper
 
 from tts_temp.asr import load_model, transcribe
+from tts_temp.asr.fallback import WHISPER_SCHEDULE
 from tts_temp.asr.weights import bundled_model_dir
 from tts_temp.audio import load
 
 CONFIGS = {
     "T=0 greedy": dict(temperature=0.0),
     "T=0 beam 5": dict(temperature=0.0, beam_size=5),
-    "fallback x6 (best_of 5)": dict(temperature=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0), beam_size=5, best_of=5,
+    "fallback x6 (best_of 5)": dict(temperature=WHISPER_SCHEDULE, beam_size=5, best_of=5,
                                     logprob_threshold=0.0, no_speech_threshold=None),
 }
 

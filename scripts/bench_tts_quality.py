@@ -24,13 +24,14 @@ import torch  # noqa: E402
 
 from tts_temp.asr import load_model, transcribe  # noqa: E402
 from tts_temp.audio import prepare  # noqa: E402
+from tts_temp.compare.tts import DEFAULT_TEMPERATURES  # noqa: E402
 from tts_temp.compare.metrics import cer  # noqa: E402
 from tts_temp.tts import SynthesisOptions, load_voice, synthesize_batch  # noqa: E402
 from tts_temp.tts import corpus  # noqa: E402
 from tts_temp.tts.mel import log_mel  # noqa: E402
 from tts_temp.tts.vocoder import GriffinLim  # noqa: E402
 
-TEMPERATURES = (0.0, 0.334, 0.667, 1.0)
+TEMPERATURES = DEFAULT_TEMPERATURES  # the same temperatures as compare-tts
 
 
 def source_wavs(corpus_dir: Path, utts: list[corpus.Utterance]) -> dict[str, np.ndarray]:

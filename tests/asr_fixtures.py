@@ -13,8 +13,6 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import pytest
-import torch
 
 DATA = Path(__file__).parent / "data"
 CLIPS = ["jfk", "librivox_sense_0870", "librivox_sense_0880", "librivox_sense_0890",
@@ -51,12 +49,3 @@ def waveform(name: str) -> np.ndarray:
     from tts_temp.audio import load
 
     return load(clip(name), 16000)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Two threads on a busy 2-core machine thrash; one is faster and gives the same results."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)

@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -55,3 +56,16 @@ def whisper_tiny():
 
         return load_model("tiny.en")
     return asr_fixtures.model()
+
+
+@pytest.fixture(autouse=True)
+def one_thread_for_asr(request):
+    """Whisper tests run on one torch thread: two threads on a busy 2-core machine thrash, and one
+    is faster and gives the same results."""
+    if not request.module.__name__.startswith("test_asr"):
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

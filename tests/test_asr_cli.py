@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from asr_fixtures import cache_dir, clip, model, one_thread  # noqa: F401
+from asr_fixtures import cache_dir, clip, model
 from tts_temp.cli import main
 
 

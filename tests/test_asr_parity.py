@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import whisper
 
-from asr_fixtures import CLIPS, DATA, clip, model, one_thread, waveform  # noqa: F401
+from asr_fixtures import CLIPS, DATA, clip, model, waveform
 from tts_temp.asr import transcribe
 
 

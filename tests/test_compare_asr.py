@@ -9,6 +9,7 @@ import pytest
 
 import tts_temp.asr
 from browser import AVAILABLE, SKIP_REASON, check_report
+from figures import capture_figures, table_shapes
 from tts_temp.cli import main
 from tts_temp.compare.asr import AsrSweepConfig, run_asr_sweep
 
@@ -50,7 +51,10 @@ def broken(tmp_path_factory):
 def sweep(tmp_path_factory, whisper_tiny, broken):
     cfg = AsrSweepConfig(audio=[CLIP, broken], out_dir=tmp_path_factory.mktemp("asr-sweep"),
                          temperatures=TEMPS, seeds=SEEDS)
-    return cfg, run_asr_sweep(cfg, model=whisper_tiny, log=lambda m: None)
+    with capture_figures() as shown:
+        result = run_asr_sweep(cfg, model=whisper_tiny, log=lambda m: None)
+    result.shown = shown  # what each figure showed, read from matplotlib before saving
+    return cfg, result
 
 
 def test_every_item_is_recorded_and_the_bad_file_does_not_stop_the_sweep(sweep):
@@ -123,9 +127,36 @@ def test_explaining_figures_follow_the_temperature(sweep):
     assert all(sum(p) <= 1 + 1e-6 for p in e["probs"].values())
     ent = e["entropy"]
     assert ent[0] == 0.0 and all(b >= a - 1e-6 for a, b in zip(ent, ent[1:]))
-    for name in ("wer_vs_temperature.png", "diversity_vs_temperature.png", "next_token_distribution.png",
-                 "entropy_vs_temperature.png"):
+    shown = result.shown
+    bars = shown["next_token_distribution.png"][0]
+    assert bars["bars"] == pytest.approx([p for t in e["probs"] for p in e["probs"][t]])
+    assert [t.replace("\u2423", " ") for t in bars["xticklabels"]] == e["tokens"]
+    curves = shown["entropy_vs_temperature.png"][0]["lines"]
+    red = [c for c in curves if c[2] == f"step {e['step']}"]
+    assert len(red) == 1 and red[0][0] == pytest.approx(e["entropy_T"]) and red[0][1] == pytest.approx(e["entropy"])
+    assert len(curves) == len(e["entropy_all_steps"]) + 2  # grey per step, red, the T = 1 marker
+    for name in shown:
         assert (cfg.out_dir / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_figures_show_the_summary(sweep):
+    cfg, result = sweep
+    summary = {r["temperature"]: r for r in result.summary}
+    wer = result.shown["wer_vs_temperature.png"][0]
+    assert wer["xlabel"] == "temperature T" and "WER" in wer["ylabel"]
+    x, y, _ = wer["lines"][0]
+    assert x == TEMPS and y == pytest.approx([summary[f"{t:g}"]["wer_mean"] for t in TEMPS])
+    dashed = [l for l in wer["lines"] if l[2].startswith("fallback schedule")]
+    assert len(dashed) == 1 and dashed[0][1][0] == pytest.approx(summary["fallback"]["wer_mean"])
+    div = result.shown["diversity_vs_temperature.png"][0]["lines"][0]
+    assert div[0] == TEMPS and div[1] == pytest.approx([summary[f"{t:g}"]["diversity"] for t in TEMPS])
+    assert div[1][0] == 0.0  # T=0 is deterministic
+
+
+def test_report_tables_line_up(sweep):
+    cfg, result = sweep
+    for table in table_shapes(result.report.read_text(encoding="utf-8")):
+        assert table["rows"] and all(n == table["header"] for n in table["rows"]), table
 
 
 def test_resume_skips_finished_items_and_loses_nothing(sweep, whisper_tiny, monkeypatch):

@@ -1,6 +1,8 @@
 """`tts-temp demo` wires both sweeps together on shipped inputs (made smaller here to stay fast)."""
 import tts_temp.demo as demo
-from browser import AVAILABLE, check_report
+import pytest
+
+from browser import AVAILABLE, SKIP_REASON, check_report
 from tts_temp.cli import main
 
 
@@ -9,24 +11,39 @@ def test_the_demo_clip_ships_with_the_package():
     assert clip.is_file() and clip.with_suffix(".txt").read_text().startswith("And so my fellow Americans")
 
 
-def test_demo_transcribes_synthesizes_and_writes_one_report(tiny_voice_path, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(demo, "ASR_TEMPERATURES", [0.0])
-    monkeypatch.setattr(demo, "TTS_TEMPERATURES", [0.0, 1.0])
-    monkeypatch.setattr(demo, "SEEDS", 1)
-    out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--voice", str(tiny_voice_path)]) == 0
-    printed = capsys.readouterr().out
-    assert "fallback" in printed and "And so my fellow Americans" in printed and "3/3  report:" in printed
+@pytest.fixture(scope="module")
+def small_demo(tiny_voice_path, tmp_path_factory):
+    """The demo made smaller (one T for Whisper, two for the voice, one seed) to stay fast."""
+    out = tmp_path_factory.mktemp("demo") / "demo"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(demo, "ASR_TEMPERATURES", [0.0])
+        mp.setattr(demo, "TTS_TEMPERATURES", [0.0, 1.0])
+        mp.setattr(demo, "SEEDS", 1)
+        code = main(["demo", "--out", str(out), "--voice", str(tiny_voice_path)])
+    return code, out
+
+
+def test_demo_transcribes_synthesizes_and_writes_one_report(small_demo):
+    code, out = small_demo
+    assert code == 0
     for sub in ("asr", "tts"):
         assert (out / sub / "report.html").is_file() and (out / sub / "results.jsonl").is_file()
-    if AVAILABLE:
-        seen = check_report(out / "report.html")
-        assert len(seen["images"]) == 8 and all(i["ok"] for i in seen["images"]), seen["images"]
+    rows = [l for l in (out / "asr" / "results.jsonl").read_text().splitlines() if l]
+    assert len(rows) == 2 and all("And so my fellow Americans" in l for l in rows)  # T=0 and the fallback
+
+
+@pytest.mark.skipif(not AVAILABLE, reason=SKIP_REASON)
+def test_demo_report_opens_in_chromium_with_every_figure(small_demo):
+    _, out = small_demo
+    seen = check_report(out / "report.html")
+    assert len(seen["images"]) == 8 and all(i["ok"] for i in seen["images"]), seen["images"]
 
 
 def test_demo_without_a_voice_still_transcribes(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(demo, "ASR_TEMPERATURES", [0.0])
     monkeypatch.setattr(demo, "SEEDS", 1)
     assert main(["demo", "--out", str(tmp_path / "d"), "--voice", str(tmp_path / "none.pt")]) == 0
-    assert "skipped: no voice" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "skipped: no voice" in printed
+    assert "fallback" in printed and "And so my fellow Americans" in printed and "3/3  report:" in printed
     assert (tmp_path / "d" / "report.html").is_file()

@@ -19,6 +19,20 @@ def test_edit_distance_counts_each_kind_of_edit():
     assert metrics.edit_distance("abc", "acb") == 2
 
 
+def test_edit_distance_matches_a_full_table_on_random_word_lists():
+    rng = np.random.default_rng(0)
+    words = ["the", "cat", "sat", "on", "a", "mat"]
+    for _ in range(200):
+        a = list(rng.choice(words, rng.integers(0, 9)))
+        b = list(rng.choice(words, rng.integers(0, 9)))
+        table = np.zeros((len(a) + 1, len(b) + 1), dtype=int)
+        table[:, 0], table[0, :] = np.arange(len(a) + 1), np.arange(len(b) + 1)
+        for i in range(1, len(a) + 1):
+            for j in range(1, len(b) + 1):
+                table[i, j] = min(table[i - 1, j] + 1, table[i, j - 1] + 1, table[i - 1, j - 1] + (a[i - 1] != b[j - 1]))
+        assert metrics.edit_distance(a, b) == table[-1, -1]
+
+
 def test_wer_and_cer_use_whispers_normaliser():
     # Case, punctuation and "Mr." vs "mister" are not errors after normalisation.
     assert metrics.wer("Mr. Smith went home.", "mister smith went home") == 0.0

@@ -8,6 +8,7 @@ import soundfile as sf
 
 import tts_temp.tts
 from browser import AVAILABLE, SKIP_REASON, check_report
+from figures import capture_figures, table_shapes
 from tts_temp.cli import main
 from tts_temp.compare import metrics
 from tts_temp.compare.tts import TtsSweepConfig, run_tts_sweep
@@ -59,7 +60,10 @@ def sweep(tmp_path_factory, tiny_voice_path, voice, whisper_tiny):
     sentences.write_text("\n".join(SENTENCES) + "\n\n", encoding="utf-8")
     cfg = TtsSweepConfig(out_dir=folder / "run", sentences=sentences, temperatures=TEMPS, seeds=SEEDS,
                          voice=tiny_voice_path, max_seconds=4.0)
-    return cfg, run_tts_sweep(cfg, voice=voice, asr_model=whisper_tiny, log=lambda m: None)
+    with capture_figures() as shown:
+        result = run_tts_sweep(cfg, voice=voice, asr_model=whisper_tiny, log=lambda m: None)
+    result.shown = shown  # what each figure showed, read from matplotlib before saving
+    return cfg, result
 
 
 def test_every_item_is_recorded_and_the_bad_sentence_does_not_stop_the_sweep(sweep):
@@ -121,10 +125,36 @@ def test_numbers_match_recomputation(sweep):
         assert float(s["seed_distance_db"]) == pytest.approx(np.mean(dists), abs=1e-4)
 
 
-def test_figures_are_written(sweep):
+def test_figures_show_the_sweep(sweep):
     cfg, result = sweep
-    for name in ("mel_grid.png", "f0_contours.png", "cer_spread_vs_temperature.png", "emission_gaussian.png"):
+    shown = result.shown
+    assert set(shown) == {"mel_grid.png", "f0_contours.png", "cer_spread_vs_temperature.png", "emission_gaussian.png"}
+    for name in shown:
         assert (cfg.out_dir / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+    grid = shown["mel_grid.png"]
+    assert len(grid) == len(TEMPS) * SEEDS and all(ax["images"] == 1 for ax in grid)
+    assert [ax["title"] for ax in grid[:SEEDS]] == [f"seed {s}" for s in range(SEEDS)]
+    summary = {r["temperature"]: r for r in result.summary}
+    cer, spread = shown["cer_spread_vs_temperature.png"]
+    assert cer["title"] == "Intelligibility vs T" and cer["lines"][0][0] == TEMPS
+    assert cer["lines"][0][1] == pytest.approx([summary[f"{t:g}"]["cer_mean"] for t in TEMPS])
+    assert spread["lines"][0][1] == pytest.approx([summary[f"{t:g}"]["seed_distance_db"] for t in TEMPS])
+    f0 = shown["f0_contours.png"]
+    first = [r for r in result.records if not r.get("error") and r["sentence"] == 0]
+    for ax, t in zip(f0, TEMPS):
+        assert ax["title"] == f"T = {t:g}"
+        tracks = [r["f0_hz"] for r in first if r["temperature"] == t and r["f0_hz"]]
+        assert len(ax["lines"]) == len(tracks)
+        for (_, y, _), hz in zip(ax["lines"], tracks):
+            assert np.allclose(y, [np.nan if v is None else v for v in hz], equal_nan=True)
+    emission = shown["emission_gaussian.png"][0]
+    assert [l[2] for l in emission["lines"]][0] == "T = 0 (the mean)" and len(emission["lines"]) == 5
+
+
+def test_report_tables_line_up(sweep):
+    cfg, result = sweep
+    for table in table_shapes(result.report.read_text(encoding="utf-8")):
+        assert table["rows"] and all(n == table["header"] for n in table["rows"]), table
 
 
 def test_emission_gaussian_is_the_voices_own(sweep, voice):

@@ -58,17 +58,17 @@ def test_long_text_is_split_not_truncated(tiny_voice_path):
 def test_bad_input_is_one_line_and_no_file(argv, message, tiny_voice_path, tmp_path, capsys):
     out = tmp_path / "x.wav"
     code, _, err = run(capsys, *argv, "--voice", tiny_voice_path, "--out", out)
-    assert code != 0 and message in err and len(err.strip().splitlines()) == 1
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
 def test_missing_and_corrupt_voice(tmp_path, capsys):
     code, _, err = run(capsys, SENTENCE, "--voice", tmp_path / "nope.pt", "--out", tmp_path / "x.wav")
-    assert code != 0 and "no such voice" in err
+    assert code == 2 and "no such voice" in err
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint at all")
     code, _, err = run(capsys, SENTENCE, "--voice", bad, "--out", tmp_path / "x.wav")
-    assert code != 0 and "cannot read voice" in err and len(err.strip().splitlines()) == 1
+    assert code == 2 and "cannot read voice" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "x.wav").exists()
 
 
@@ -76,7 +76,7 @@ def test_unwritable_output_path(tiny_voice_path, tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("a file where a folder should be")
     code, _, err = run(capsys, SENTENCE, "--voice", tiny_voice_path, "--out", blocker / "x.wav")
-    assert code != 0 and "cannot write" in err and len(err.strip().splitlines()) == 1
+    assert code == 2 and "cannot write" in err and len(err.strip().splitlines()) == 1
 
 
 def test_one_bad_line_does_not_stop_the_batch(tiny_voice_path, tmp_path, capsys):
@@ -90,4 +90,4 @@ def test_one_bad_line_does_not_stop_the_batch(tiny_voice_path, tmp_path, capsys)
 def test_no_traceback_from_the_console_script(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "tts_temp.cli", "synthesize", "", "--out", str(tmp_path / "a.wav")],
                           capture_output=True, text=True)
-    assert proc.returncode != 0 and "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1

@@ -101,7 +101,10 @@ def test_train_command_stops_cleanly_on_ctrl_c_and_resumes(tiny_corpus, tmp_path
     config.write_text(base.replace("[train]", f'[train]\nfeatures = "{feats}"\nout_dir = "{tmp_path / "run"}"\n'
                                               "log_every = 1"))
     cmd = [sys.executable, str(ROOT / "scripts" / "train_tts.py"), str(config)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Start it as a shell starts a background job (SIGINT ignored), whatever started pytest: the
+    # trainer must install its own handler for Ctrl-C to work there too.
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     line = ""
     deadline = time.time() + 120
     while "step 3 " not in line and time.time() < deadline and proc.poll() is None:

@@ -12,8 +12,10 @@ import argparse
 from importlib import resources
 from pathlib import Path
 
+from tts_temp.compare.tts import DEFAULT_TEMPERATURES as TTS_SWEEP_TEMPERATURES
+
 ASR_TEMPERATURES = [0.0, 0.5, 1.0]
-TTS_TEMPERATURES = [0.0, 0.334, 0.667, 1.0]
+TTS_TEMPERATURES = list(TTS_SWEEP_TEMPERATURES)
 SEEDS = 2
 
 

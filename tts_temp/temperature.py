@@ -11,12 +11,17 @@ import math
 import torch
 from torch import Tensor
 
+from tts_temp.errors import UserError
+
 
 def check_temperature(temperature: float) -> float:
     """Refuse NaN, infinite and negative temperatures with a message meant for the user."""
-    t = float(temperature)
+    try:
+        t = float(temperature)
+    except (TypeError, ValueError):
+        raise UserError(f"temperature must be a number, got {temperature!r}") from None
     if math.isnan(t) or math.isinf(t) or t < 0:
-        raise ValueError(f"temperature must be a finite number >= 0, got {temperature!r}")
+        raise UserError(f"temperature must be a finite number >= 0, got {temperature!r}")
     return t
 
 

@@ -26,7 +26,7 @@ from whisper.utils import get_end
 
 from tts_temp import audio as audio_io
 from tts_temp.asr.fallback import Attempt, FallbackPolicy, choose_when_all_failed, judge
-from tts_temp.asr.fallback import schedule, should_reset_prompt, should_skip_as_silence
+from tts_temp.asr.fallback import WHISPER_SCHEDULE, schedule, should_reset_prompt, should_skip_as_silence
 from tts_temp.asr.inference import CachedInference, EncodedWindow
 from tts_temp.asr.sampler import SamplingOptions, SeededSampler
 from tts_temp.temperature import check_top_k, check_top_p
@@ -162,7 +162,7 @@ def transcribe(
     audio: str | os.PathLike | np.ndarray | torch.Tensor,
     *,
     verbose: bool | None = None,
-    temperature: float | tuple[float, ...] | list[float] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0),
+    temperature: float | tuple[float, ...] | list[float] = WHISPER_SCHEDULE,
     compression_ratio_threshold: float | None = 2.4,
     logprob_threshold: float | None = -1.0,
     no_speech_threshold: float | None = 0.6,

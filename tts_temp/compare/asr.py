@@ -19,13 +19,16 @@ from pathlib import Path
 
 import numpy as np
 
+from tts_temp.asr.fallback import WHISPER_SCHEDULE
 from tts_temp.audio import write_atomic_text
 from tts_temp.compare import metrics
+from tts_temp.compare.engine import EngineOptions, run_tasks
+from tts_temp.compare.manifest import Entry, read_manifest
 from tts_temp.compare.results import ResultsFile, check_run_settings, write_csv
 from tts_temp.compare.sweep import check_seeds, check_temperatures, progress
 from tts_temp.errors import UserError
 
-DEFAULT_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+DEFAULT_TEMPERATURES = WHISPER_SCHEDULE   # the fixed-T rows; the fallback row runs the same schedule
 DEFAULT_SEEDS = 3
 FALLBACK = "fallback"
 EXPLAIN_TEMPERATURES = (0.25, 0.5, 1.0, 2.0)
@@ -41,24 +44,35 @@ class AsrSweepConfig:
     model: str = "tiny.en"
     fallback_row: bool = True
     explain: bool = True          # the next-token distribution figures on the first clip
+    manifest: Path | None = None  # TSV/CSV/JSONL or a LibriSpeech-style folder (see compare.manifest)
+    engine: EngineOptions = field(default_factory=EngineOptions)
 
-    def validate(self) -> None:
-        if not self.audio:
-            raise UserError("no audio files given")
+    def validate(self) -> list[Entry]:
+        """Check the arguments; return the inputs (command-line files first, then the manifest's),
+        each once. A missing file named on the command line stops the sweep; a bad manifest row
+        becomes one failed item."""
+        if not self.audio and self.manifest is None:
+            raise UserError("no audio files given (name files, or --manifest)")
         for p in self.audio:
             if not Path(p).is_file():
                 raise UserError(f"{p}: no such file")
-        seen: set[Path] = set()
-        unique: list[Path] = []
-        for p in self.audio:  # a file given twice is swept once
-            if Path(p).resolve() not in seen:
-                seen.add(Path(p).resolve())
-                unique.append(Path(p))
-        self.audio = unique
         self.temperatures = check_temperatures(self.temperatures)
         check_seeds(self.seeds)
+        self.engine.validate()
         if self.references is not None and not Path(self.references).is_file():
             raise UserError(f"{self.references}: no such references file")
+        references = read_references(self.audio, self.references)
+        entries = [Entry(Path(p), references[Path(p)], str(p)) for p in self.audio]
+        if self.manifest is not None:
+            entries += read_manifest(self.manifest)
+        seen: set[Path] = set()
+        unique: list[Entry] = []
+        for e in entries:  # a file given twice is swept once
+            if e.audio.resolve() not in seen:
+                seen.add(e.audio.resolve())
+                unique.append(e)
+        self.audio = [e.audio for e in unique]
+        return unique
 
 
 def read_references(audio: list[Path], manifest: Path | None) -> dict[Path, str | None]:
@@ -157,6 +171,53 @@ def transcribe_item(model, waveform: np.ndarray, temperature: float | None, seed
     return rec
 
 
+@dataclass(frozen=True)
+class AsrTask:
+    """One item: a file at one temperature (None = the fallback schedule) and seed."""
+    audio: str
+    temperature: float | None
+    seed: int
+    reference: str | None
+
+
+class AsrRunner:
+    """A worker's state: the loaded model, and the last file's samples (a file's items come in a row)."""
+
+    def __init__(self, model):
+        self.model = model
+        self._last: tuple[str, np.ndarray | str] | None = None
+
+    def _waveform(self, path: str) -> np.ndarray | str:
+        from tts_temp import audio as audio_io
+
+        if self._last is None or self._last[0] != path:
+            try:
+                self._last = (path, audio_io.load(path, 16000))
+            except Exception as exc:  # an unreadable file is one bad item, not the end of the sweep
+                self._last = (path, str(exc))
+        return self._last[1]
+
+    def __call__(self, task: AsrTask) -> dict:
+        waveform = self._waveform(task.audio)
+        if isinstance(waveform, str):
+            return {"error": waveform}
+        try:
+            return transcribe_item(self.model, waveform, task.temperature, task.seed, task.reference)
+        except Exception as exc:  # one bad item must not stop the sweep
+            return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+@dataclass(frozen=True)
+class AsrWorker:
+    """Picklable recipe for a worker process: load the model once, then run tasks."""
+    model: str
+
+    def __call__(self) -> AsrRunner:
+        from tts_temp.asr import load_model
+
+        return AsrRunner(load_model(self.model))
+
+
 @dataclass
 class AsrSweepResult:
     out_dir: Path
@@ -169,53 +230,45 @@ class AsrSweepResult:
 
 
 def run_asr_sweep(cfg: AsrSweepConfig, model=None, log=print) -> AsrSweepResult:
-    """Run (or resume) the sweep, then write summary.csv, the plots and report.html."""
-    from tts_temp import audio as audio_io
+    """Run (or resume) the sweep, then write summary.csv, the plots and report.html.
+
+    `model`: an already-loaded Whisper to use in this process (workers == 1 only)."""
     from tts_temp.compare import plots, report
 
-    cfg.validate()
+    entries = cfg.validate()
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    references = read_references(cfg.audio, cfg.references)
     check_run_settings(out, {"sweep": "asr", "model": cfg.model})
     results = ResultsFile(out / "results.jsonl")
-    if model is None:
-        from tts_temp.asr import load_model
-
-        model = load_model(cfg.model)
 
     rows = [(t, s) for t in cfg.temperatures for s in range(cfg.seeds)]
     if cfg.fallback_row:
         rows += [(None, s) for s in range(cfg.seeds)]
-    keys: list[str] = []
-    clips = _copy_inputs(cfg.audio, out / "audio")
-    with progress(total=len(cfg.audio) * len(rows), desc="transcribe") as bar:
-        for path in cfg.audio:
-            ref = references[Path(path)]
-            todo = [(t, s) for t, s in rows if not _done(results, item_key(path, t, s), ref)]
-            keys += [item_key(path, t, s) for t, s in rows]
-            bar.update(len(rows) - len(todo))
-            if not todo:
+    keys = [item_key(e.audio, t, s) for e in entries for t, s in rows]
+    bases: dict[str, dict] = {}
+    tasks: list[AsrTask] = []
+    for e in entries:
+        base = {"kind": "asr", "file": str(e.audio.resolve()), "name": e.audio.name, "reference": e.reference}
+        for t, s in rows:
+            key = item_key(e.audio, t, s)
+            bases[key] = dict(base, key=key, mode=FALLBACK if t is None else "fixed", temperature=t, seed=s)
+            if _done(results, key, e.reference):
                 continue
-            base = {"kind": "asr", "file": str(Path(path).resolve()), "name": Path(path).name,
-                    "clip": clips.get(Path(path)), "reference": references[Path(path)]}
-            try:
-                waveform = audio_io.load(path, 16000)
-                load_error = None
-            except Exception as exc:  # an unreadable file is one bad item, not the end of the sweep
-                load_error = str(exc)
-            for t, s in todo:
-                rec = dict(base, key=item_key(path, t, s), mode=FALLBACK if t is None else "fixed",
-                           temperature=t, seed=s)
-                if load_error is not None:
-                    rec["error"] = load_error
-                else:
-                    try:
-                        rec.update(transcribe_item(model, waveform, t, s, references[Path(path)]))
-                    except Exception as exc:  # one bad item must not stop the sweep
-                        rec["error"] = f"{type(exc).__name__}: {exc}"
-                results.append(rec)
-                bar.update(1)
+            if e.error is not None:  # a bad manifest row: recorded, never sent to a worker
+                results.append(dict(bases[key], error=e.error))
+                continue
+            tasks.append(AsrTask(str(e.audio), t, s, e.reference))
+
+    if model is not None and cfg.engine.uses_ray:
+        raise ValueError("a preloaded model runs in this process only (workers == 1)")
+    make_worker = AsrWorker(cfg.model) if model is None else (lambda: AsrRunner(model))
+    with progress(total=len(keys), desc="transcribe", initial=len(keys) - len(tasks)) as bar:
+        for i, rec, error in run_tasks(make_worker, tasks, cfg.engine):
+            task = tasks[i]
+            base = bases[item_key(Path(task.audio), task.temperature, task.seed)]
+            results.append(dict(base, **(rec if error is None else {"error": error})))
+            bar.advance(failed=bool(error or rec.get("error")))
+
     records = [results.get(k) for k in keys]
     failed = sum(1 for r in records if r.get("error"))
     for r in records:
@@ -223,16 +276,18 @@ def run_asr_sweep(cfg: AsrSweepConfig, model=None, log=print) -> AsrSweepResult:
             log(f"compare-asr: {r['name']} T={_label(r)} seed={r['seed']}: {r['error']}")
 
     summary = summarise(records, cfg.temperatures, cfg.fallback_row)
-    write_csv(out / "summary.csv", summary, SUMMARY_COLUMNS + sorted(
-        {k for row in summary for k in row if k.startswith("fired_")}))
+    fired = sorted({k for row in summary for k in row if k.startswith("fired_")})
+    write_csv(out / "summary.csv", summary, SUMMARY_COLUMNS + fired)
     figures = plots.asr_figures(out, summary)
     explain = None
     if cfg.explain:
         first = next((r for r in records if not r.get("error")), None)
         if first is not None:
-            explain = _explain(out / "token_distribution.json", model, first)
+            explain = _explain(out / "token_distribution.json", lambda: model or AsrWorker(cfg.model)().model, first)
             figures += plots.token_figures(out, explain)
-    page = report.asr_report(out, cfg, summary, records, figures, explain)
+    shown = report.sample_files(records)
+    clips = _copy_inputs([Path(f) for f in shown], out / "audio")
+    page = report.asr_report(out, cfg, summary, SUMMARY_COLUMNS, records, figures, explain, shown, clips)
     return AsrSweepResult(out, records, summary, page, failed, explain, figures)
 
 
@@ -280,8 +335,9 @@ def summarise(records: list[dict], temperatures: list[float], fallback_row: bool
     return out
 
 
-def _explain(path: Path, model, first: dict) -> dict:
-    """The next-token figures' data for the first good clip; reused from the folder on a rerun."""
+def _explain(path: Path, get_model, first: dict) -> dict:
+    """The next-token figures' data for the first good clip; reused from the folder on a rerun
+    (so the model is loaded here only when the figure must be made)."""
     from tts_temp import audio as audio_io
 
     try:
@@ -290,14 +346,14 @@ def _explain(path: Path, model, first: dict) -> dict:
             return saved
     except (OSError, ValueError):
         pass
-    explain = token_distribution(model, audio_io.load(first["file"], 16000))
+    explain = token_distribution(get_model(), audio_io.load(first["file"], 16000))
     explain.update(file=first["name"], source=first["file"])
     write_atomic_text(path, json.dumps(explain, indent=1) + "\n")
     return explain
 
 
-def _copy_inputs(paths: list[Path], dest: Path) -> dict[Path, str]:
-    """Copy each input clip into the run folder so the report's players work from the folder alone."""
+def _copy_inputs(paths: list[Path], dest: Path) -> dict[str, str]:
+    """Copy the clips the report plays into the run folder, so its players work from the folder alone."""
     dest.mkdir(parents=True, exist_ok=True)
     out = {}
     for i, p in enumerate(paths):
@@ -306,7 +362,7 @@ def _copy_inputs(paths: list[Path], dest: Path) -> dict[Path, str]:
         try:
             if not target.exists() or target.stat().st_size != Path(p).stat().st_size:
                 shutil.copyfile(p, target)
-            out[Path(p)] = f"audio/{name}"
+            out[str(p)] = f"audio/{name}"
         except OSError:
             pass
     return out

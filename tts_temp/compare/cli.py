@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
@@ -10,32 +9,59 @@ from tts_temp.compare.asr import DEFAULT_SEEDS as ASR_SEEDS
 from tts_temp.compare.asr import DEFAULT_TEMPERATURES as ASR_TEMPERATURES
 from tts_temp.compare.tts import DEFAULT_SEEDS as TTS_SEEDS
 from tts_temp.compare.tts import DEFAULT_TEMPERATURES as TTS_TEMPERATURES
+from tts_temp.compare.engine import EngineOptions
+from tts_temp.compare.results import show
+
+
+def _listed(values) -> str:
+    return " ".join(f"{v:g}" for v in values)
 
 
 def add_asr_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("audio", nargs="+", type=Path, help="audio files (wav, flac, ogg; others through ffmpeg)")
+    p.add_argument("audio", nargs="*", type=Path, help="audio files (wav, flac, ogg; others through ffmpeg)")
+    p.add_argument("--manifest", type=Path, default=None,
+                   help="corpus to sweep: TSV/CSV with a header ('audio', optional 'reference'), JSONL with the "
+                        "same keys, or a LibriSpeech-style folder (*.trans.txt beside .flac); relative paths "
+                        "resolve against the manifest's folder")
     p.add_argument("--references", type=Path, default=None,
                    help="manifest of reference texts, one 'AUDIO<TAB>TEXT' per line (default: a same-stem .txt "
                         "next to each audio file, when there is one)")
     p.add_argument("--temperatures", "--temperature", type=float, nargs="+", default=list(ASR_TEMPERATURES),
-                   metavar="T", help="temperatures to decode at (default: 0 0.2 0.4 0.6 0.8 1.0)")
+                   metavar="T", help=f"temperatures to decode at (default: {_listed(ASR_TEMPERATURES)})")
     p.add_argument("--seeds", type=int, default=ASR_SEEDS, help=f"seeds per temperature (default {ASR_SEEDS})")
     p.add_argument("--no-fallback-row", dest="fallback_row", action="store_false",
                    help="skip the extra row that runs Whisper's fallback schedule")
     p.add_argument("--model", default="tiny.en", help="Whisper model name or checkpoint (default tiny.en, bundled)")
     p.add_argument("--out", type=Path, required=True, help="run folder (rerun with the same one to resume)")
+    add_engine_arguments(p)
+
+
+def add_engine_arguments(p: argparse.ArgumentParser) -> None:
+    d = EngineOptions()
+    p.add_argument("--workers", type=int, default=d.workers,
+                   help="parallel workers; > 1 starts a local Ray (pip install 'tts_temp[ray]') (default 1: in-process)")
+    p.add_argument("--ray-address", default=d.ray_address, metavar="ADDR",
+                   help="join this Ray cluster (e.g. 'auto' or HOST:6379) and run --workers actors on it")
+    p.add_argument("--threads-per-worker", type=int, default=d.threads_per_worker,
+                   help=f"torch threads per worker, in-process too (default {d.threads_per_worker})")
+
+
+def engine_options(args) -> EngineOptions:
+    return EngineOptions(workers=args.workers, ray_address=args.ray_address,
+                         threads_per_worker=args.threads_per_worker)
 
 
 def add_tts_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sentences", type=Path, default=None,
                    help="text file, one sentence per line (default: held-out Harvard sentences 701-720)")
     p.add_argument("--temperatures", "--temperature", type=float, nargs="+", default=list(TTS_TEMPERATURES),
-                   metavar="T", help="temperatures (default: 0 0.334 0.667 1.0)")
+                   metavar="T", help=f"temperatures (default: {_listed(TTS_TEMPERATURES)})")
     p.add_argument("--seeds", type=int, default=TTS_SEEDS, help=f"seeds per temperature (default {TTS_SEEDS})")
     p.add_argument("--voice", type=Path, default=None, help="voice checkpoint (default: the shipped voice)")
     p.add_argument("--asr-model", default="tiny.en", help="Whisper model that transcribes the speech back")
     p.add_argument("--max-seconds", type=float, default=20.0, help="longest sentence to generate")
     p.add_argument("--out", type=Path, required=True, help="run folder (rerun with the same one to resume)")
+    add_engine_arguments(p)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -51,15 +77,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_compare_tts)
 
 
-def _fmt(v) -> str:
-    if v is None or (isinstance(v, float) and not math.isfinite(v)):
-        return "-"
-    return f"{v:.3f}" if isinstance(v, float) else str(v)
-
-
 def print_table(rows: list[dict], columns: list[str]) -> None:
     """A plain aligned table on stdout, for the terminal and the demo."""
-    cells = [[c for c in columns]] + [[_fmt(r.get(c)) for c in columns] for r in rows]
+    cells = [[c for c in columns]] + [[show(r.get(c), "-") for c in columns] for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
     for row in cells:
         print("  ".join(v.rjust(w) for v, w in zip(row, widths)))
@@ -75,7 +95,7 @@ def run_compare_asr(args) -> int:
 
     cfg = AsrSweepConfig(audio=list(args.audio), out_dir=args.out, temperatures=args.temperatures,
                          seeds=args.seeds, references=args.references, model=args.model,
-                         fallback_row=args.fallback_row)
+                         fallback_row=args.fallback_row, manifest=args.manifest, engine=engine_options(args))
     result = run_asr_sweep(cfg, log=_warn)
     print_table(result.summary, ["temperature", "items", "errors", "wer_mean", "wer_std", "cer_mean", "diversity",
                                  "avg_logprob_mean", "settled_temperature_mean"])
@@ -87,7 +107,8 @@ def run_compare_tts(args) -> int:
     from tts_temp.compare.tts import TtsSweepConfig, run_tts_sweep
 
     cfg = TtsSweepConfig(out_dir=args.out, sentences=args.sentences, temperatures=args.temperatures,
-                         seeds=args.seeds, voice=args.voice, asr_model=args.asr_model, max_seconds=args.max_seconds)
+                         seeds=args.seeds, voice=args.voice, asr_model=args.asr_model, max_seconds=args.max_seconds,
+                         engine=engine_options(args))
     result = run_tts_sweep(cfg, log=_warn)
     print_table(result.summary, ["temperature", "items", "errors", "duration_mean", "f0_mean", "f0_std_mean",
                                  "cer_mean", "seed_distance_db"])

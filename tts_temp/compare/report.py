@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import html
 import json
-import math
 from pathlib import Path
 from urllib.parse import quote
 
+from tts_temp.asr.fallback import WHISPER_SCHEDULE
 from tts_temp.audio import write_atomic_text
 from tts_temp.compare.plots import Figure
+from tts_temp.compare.results import show
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; padding: 0 1em; color: #222; }
@@ -32,25 +33,26 @@ def _src(path: str) -> str:
     return html.escape(quote(path), quote=True)
 
 
-def _fmt(v) -> str:
-    if v is None or (isinstance(v, float) and not math.isfinite(v)):
-        return "–"
-    if isinstance(v, float):
-        return f"{v:.3f}"
-    return html.escape(str(v))
+class Html(str):
+    """A cell that is already markup (an audio player, an error line): written as is, not escaped."""
 
 
-def _table(rows: list[dict], columns: list[str]) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    body = []
-    for r in rows:
-        cells = []
-        for c in columns:
-            v = r.get(c)
-            cls = ' class="num"' if isinstance(v, (int, float)) else ""
-            cells.append(f"<td{cls}>{_fmt(v)}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+def _cell(value) -> str:
+    if isinstance(value, Html):
+        return f"<td>{value}</td>"
+    cls = ' class="num"' if isinstance(value, (int, float)) and not isinstance(value, bool) else ""
+    return f"<td{cls}>{html.escape(show(value))}</td>"
+
+
+def _table(rows: list[dict], columns: list[str], headers: list[str] | None = None) -> str:
+    """One HTML table: a header cell per column and exactly one cell per column in every row."""
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in (headers or columns))
+    body = "".join("<tr>" + "".join(_cell(r.get(c)) for c in columns) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _error(message: str) -> Html:
+    return Html(f"<span class='error'>error: {html.escape(message)}</span>")
 
 
 def _figures(figures: list[Figure]) -> str:
@@ -63,7 +65,7 @@ def _figures(figures: list[Figure]) -> str:
 def _audio(path: str | None) -> str:
     if not path:
         return "–"
-    return f'<audio controls preload="metadata" src="{_src(path)}"></audio>'
+    return Html(f'<audio controls preload="metadata" src="{_src(path)}"></audio>')
 
 
 def _page(title: str, intro: str, sections: list[tuple[str, str]]) -> str:
@@ -85,46 +87,76 @@ def _settings(out_dir: Path) -> str:
 
 
 # --------------------------------------------------------------------------- ASR
-def asr_report(out_dir: Path, cfg, summary: list[dict], records: list[dict], figures: list[Figure],
-               explain: dict | None) -> Path:
-    from tts_temp.compare.asr import SUMMARY_COLUMNS
+ASR_ITEM_COLUMNS = ["T", "seed", "text", "wer", "cer", "avg_logprob", "compression_ratio", "settled"]
+ASR_ITEM_HEADERS = ["T", "seed", "text", "WER", "CER", "avg logprob", "compression", "segment T"]
 
+
+SAMPLE_FIRST = 5   # inputs shown with players: the first few ...
+SAMPLE_WORST = 5   # ... and the worst few by their mean error rate
+
+
+def sample_files(records: list[dict], group: str = "file", score: str = "wer",
+                 first: int = SAMPLE_FIRST, worst: int = SAMPLE_WORST) -> list:
+    """The inputs the report shows item by item: the first `first` in sweep order, then the `worst`
+    with the highest mean `score` (ties: sweep order). The tables and figures cover every item; this
+    only keeps a page over thousands of items small and quick to open."""
+    groups: dict = {}
+    for r in records:
+        groups.setdefault(r[group], []).append(r.get(score))
+    order = list(groups)
+    means = {g: sum(v) / len(v) for g, vals in groups.items() if (v := [x for x in vals if x is not None])}
+    worst_first = sorted(means, key=lambda g: -means[g])[:worst]  # stable: ties keep sweep order
+    picked = order[:first]
+    return picked + [g for g in worst_first if g not in picked]
+
+
+def _sample_note(shown: int, total: int, what: str, score: str) -> str:
+    if shown >= total:
+        return ""
+    return (f"<p>Showing {shown} of {total} {what}: the first {SAMPLE_FIRST} and the {SAMPLE_WORST} with the "
+            f"highest mean {score}. Every item is in <code>results.jsonl</code> and every temperature in "
+            "<code>summary.csv</code> and the table above.</p>")
+
+
+def asr_report(out_dir: Path, cfg, summary: list[dict], summary_columns: list[str], records: list[dict],
+               figures: list[Figure], explain: dict | None, shown: list[str] | None = None,
+               clips: dict[str, str] | None = None) -> Path:
+    """`shown`: the files listed item by item (default: all); `clips`: file -> copied clip to play."""
     temps = ", ".join(f"{t:g}" for t in cfg.temperatures)
+    clips = clips or {}
     intro = (f"<p>{len(cfg.audio)} file(s) transcribed by Whisper <code>{html.escape(cfg.model)}</code> at "
              f"T = {temps}, {cfg.seeds} seed(s) each"
-             + (", plus Whisper's fallback schedule (0, 0.2, …, 1.0) as one more row" if cfg.fallback_row else "")
+             + (f", plus Whisper's fallback schedule ({', '.join(f'{t:g}' for t in WHISPER_SCHEDULE)}) as one more row"
+                if cfg.fallback_row else "")
              + ". WER and CER use Whisper's English text normaliser on both sides; diversity is the mean "
                "WER between the texts of different seeds.</p>" + _settings(out_dir))
     fired = sorted({k for r in summary for k in r if k.startswith("fired_")})
     files: dict[str, list[dict]] = {}
     for r in records:
         files.setdefault(r["file"], []).append(r)
-    blocks = []
-    for recs in files.values():
+    shown = list(files) if shown is None else shown
+    blocks = [_sample_note(len(shown), len(files), "files", "WER")]
+    for recs in (files[f] for f in shown if f in files):
         first = recs[0]
         ref = first.get("reference")
         playable = any(not r.get("error") for r in recs)  # no player for a file that could not be read
         rows = []
         for r in recs:
-            label = "fallback" if r.get("mode") == "fallback" else f"{r['temperature']:g}"
+            row = {"T": "fallback" if r.get("mode") == "fallback" else f"{r['temperature']:g}", "seed": r["seed"]}
             if r.get("error"):
-                rows.append(f"<tr><td>{label}</td><td>{r['seed']}</td>"
-                            f"<td class='error' colspan='6'>error: {html.escape(r['error'])}</td></tr>")
-                continue
-            settled = ", ".join(f"{t:g}" for t in r.get("segment_temperatures", []))
-            rows.append(f"<tr><td>{label}</td><td>{r['seed']}</td><td>{html.escape(r['text'])}</td>"
-                        f"<td class='num'>{_fmt(r.get('wer'))}</td><td class='num'>{_fmt(r.get('cer'))}</td>"
-                        f"<td class='num'>{_fmt(r.get('avg_logprob'))}</td>"
-                        f"<td class='num'>{_fmt(r.get('compression_ratio'))}</td><td>{settled}</td></tr>")
+                row["text"] = _error(r["error"])
+            else:
+                row.update(text=r["text"], wer=r.get("wer"), cer=r.get("cer"), avg_logprob=r.get("avg_logprob"),
+                           compression_ratio=r.get("compression_ratio"),
+                           settled=", ".join(f"{t:g}" for t in r.get("segment_temperatures", [])))
+            rows.append(row)
         blocks.append(
-            f"<h3>{html.escape(first['name'])}</h3><p>{_audio(first.get('clip') if playable else None)}</p>"
+            f"<h3>{html.escape(first['name'])}</h3><p>{_audio(clips.get(first['file']) if playable else None)}</p>"
             + (f"<p>Reference: {html.escape(ref)}</p>" if ref else "<p>No reference text.</p>")
-            + "<table><thead><tr><th>T</th><th>seed</th><th>text</th><th>WER</th><th>CER</th>"
-              "<th>avg logprob</th><th>compression</th><th>segment T</th></tr></thead><tbody>"
-            + "".join(rows) + "</tbody></table>")
+            + _table(rows, ASR_ITEM_COLUMNS, ASR_ITEM_HEADERS))
     sections = [("Figures", _figures([f for f in figures if f.file in ("wer_vs_temperature.png",
                                                                        "diversity_vs_temperature.png")])),
-                ("Summary per temperature", _table(summary, SUMMARY_COLUMNS + fired)
+                ("Summary per temperature", _table(summary, summary_columns + fired)
                  + "<p><code>fired_*</code>: how many attempts each fallback criterion rejected; "
                    "<code>settled_temperature_mean</code>: the mean temperature segments were kept at.</p>")]
     explaining = [f for f in figures if f.file in ("next_token_distribution.png", "entropy_vs_temperature.png")]
@@ -136,41 +168,45 @@ def asr_report(out_dir: Path, cfg, summary: list[dict], records: list[dict], fig
 
 
 # --------------------------------------------------------------------------- TTS
-def tts_report(out_dir: Path, cfg, summary: list[dict], records: list[dict], spreads: list[dict],
-               figures: list[Figure]) -> Path:
-    from tts_temp.compare.tts import SUMMARY_COLUMNS
+TTS_ITEM_COLUMNS = ["T", "seed", "audio", "duration", "f0", "transcript", "cer"]
+TTS_ITEM_HEADERS = ["T", "seed", "audio", "seconds", "F0 Hz (mean ± std)", "heard by Whisper", "CER"]
 
+
+def tts_report(out_dir: Path, cfg, summary: list[dict], summary_columns: list[str], records: list[dict],
+               spreads: list[dict], figures: list[Figure]) -> Path:
     temps = ", ".join(f"{t:g}" for t in cfg.temperatures)
     n_sent = len({r["sentence"] for r in records})
     intro = (f"<p>{n_sent} sentence(s) synthesised at T = {temps}, {cfg.seeds} seed(s) each. "
              "Duration and F0 (pYIN, voiced frames) per wav; CER from Whisper transcribing the wav back at "
              "T = 0; seed distance is the DTW-aligned mean log-mel difference (dB) between two seeds at the "
              "same temperature.</p>" + _settings(out_dir))
-    dist = {(r["sentence"], r["temperature"]): r for r in spreads}
+    dist: dict[int, list[dict]] = {}
+    for r in spreads:
+        dist.setdefault(r["sentence"], []).append(r)
     sentences: dict[int, list[dict]] = {}
     for r in records:
         sentences.setdefault(r["sentence"], []).append(r)
-    blocks = []
-    for i, recs in sentences.items():
+    shown = sample_files(records, "sentence", "cer")
+    blocks = [_sample_note(len(shown), len(sentences), "sentences", "CER")]
+    for i in shown:
+        recs = sentences[i]
         rows = []
         for r in recs:
+            row = {"T": f"{r['temperature']:g}", "seed": r["seed"]}
             if r.get("error"):
-                rows.append(f"<tr><td>{r['temperature']:g}</td><td>{r['seed']}</td>"
-                            f"<td class='error' colspan='6'>error: {html.escape(r['error'])}</td></tr>")
-                continue
-            rows.append(f"<tr><td>{r['temperature']:g}</td><td>{r['seed']}</td><td>{_audio(r['wav'])}</td>"
-                        f"<td class='num'>{_fmt(r['duration'])}</td><td class='num'>{_fmt(r.get('f0_mean'))}"
-                        f" ± {_fmt(r.get('f0_std'))}</td><td>{html.escape(r['transcript'])}</td>"
-                        f"<td class='num'>{_fmt(r['cer'])}</td></tr>")
-        spread = "; ".join(f"T={t:g}: {_fmt(sum(p[2] for p in d['pairs']) / len(d['pairs']))} dB"
-                           for (s, t), d in dist.items() if s == i and d["pairs"])
+                row["audio"] = _error(r["error"])
+            else:
+                row.update(audio=_audio(r["wav"]), duration=r["duration"],
+                           f0=f"{show(r.get('f0_mean'))} ± {show(r.get('f0_std'))}",
+                           transcript=r["transcript"], cer=r["cer"])
+            rows.append(row)
+        spread = "; ".join(f"T={d['temperature']:g}: {show(sum(p[2] for p in d['pairs']) / len(d['pairs']))} dB"
+                           for d in dist.get(i, []) if d["pairs"])
         blocks.append(f"<h3>{i + 1}. {html.escape(recs[0]['text'])}</h3>"
                       + (f"<p>Seed distance: {spread}</p>" if spread else "")
-                      + "<table><thead><tr><th>T</th><th>seed</th><th>audio</th><th>seconds</th>"
-                        "<th>F0 Hz (mean ± std)</th><th>heard by Whisper</th><th>CER</th></tr></thead><tbody>"
-                      + "".join(rows) + "</tbody></table>")
+                      + _table(rows, TTS_ITEM_COLUMNS, TTS_ITEM_HEADERS))
     sections = [("Figures", _figures(figures)),
-                ("Summary per temperature", _table(summary, SUMMARY_COLUMNS)),
+                ("Summary per temperature", _table(summary, summary_columns)),
                 ("Every output", "\n".join(blocks))]
     page = _page("Synthesis across temperatures", intro, sections)
     return write_atomic_text(out_dir / "report.html", page)

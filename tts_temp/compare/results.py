@@ -99,13 +99,14 @@ def write_csv(path: Path, rows: list[dict], columns: list[str] | None = None) ->
     w = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     w.writeheader()
     for r in rows:
-        w.writerow({k: _cell(r.get(k)) for k in columns})
+        w.writerow({k: show(r.get(k), "", 4) for k in columns})
     return write_atomic_text(path, buf.getvalue())
 
 
-def _cell(v: Any) -> Any:
-    if v is None or (isinstance(v, float) and not math.isfinite(v)):
-        return ""
-    if isinstance(v, float):
-        return f"{v:.4f}"
-    return v
+def show(value: Any, missing: str = "–", digits: int = 3) -> str:
+    """How every table (terminal, CSV, HTML) writes a value: None / NaN as `missing`, floats rounded."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return missing
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)

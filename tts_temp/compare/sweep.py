@@ -1,22 +1,17 @@
 """What both sweeps share: argument checks with user-facing messages, and the progress bar."""
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 
 from tts_temp.errors import UserError
+from tts_temp.temperature import check_temperature
 
 
 def check_temperatures(temperatures: Iterable[float]) -> list[float]:
     """Finite, >= 0, at least one; duplicates dropped (a repeated T would double-count)."""
     out: list[float] = []
     for t in temperatures:
-        try:
-            value = float(t)
-        except (TypeError, ValueError):
-            raise UserError(f"temperature must be a number, got {t!r}") from None
-        if math.isnan(value) or math.isinf(value) or value < 0:
-            raise UserError(f"temperature must be a finite number >= 0, got {t}")
+        value = check_temperature(t)
         if value not in out:
             out.append(value)
     if not out:
@@ -30,8 +25,29 @@ def check_seeds(seeds: int) -> int:
     return int(seeds)
 
 
-def progress(total: int, desc: str):
-    """A tqdm bar on a terminal; silent when stderr is not one (CI logs, tests)."""
-    from tqdm import tqdm
+class Progress:
+    """One bar for a sweep: items done / total, ETA, and how many failed (tqdm; silent when stderr
+    is not a terminal, as in CI logs and tests)."""
 
-    return tqdm(total=total, desc=desc, unit="item", disable=None, leave=False)
+    def __init__(self, total: int, desc: str, initial: int = 0):
+        from tqdm import tqdm
+
+        self.failed = 0
+        self._bar = tqdm(total=total, initial=initial, desc=desc, unit="item", disable=None, leave=False,
+                         dynamic_ncols=True)
+
+    def advance(self, failed: bool = False) -> None:
+        if failed:
+            self.failed += 1
+            self._bar.set_postfix(failed=self.failed, refresh=False)
+        self._bar.update(1)
+
+    def __enter__(self) -> "Progress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._bar.close()
+
+
+def progress(total: int, desc: str, initial: int = 0) -> Progress:
+    return Progress(total, desc, initial)

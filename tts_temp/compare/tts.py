@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from tts_temp.compare import metrics
+from tts_temp.compare.engine import EngineOptions, run_tasks
 from tts_temp.compare.results import ResultsFile, check_run_settings, write_csv
 from tts_temp.compare.sweep import check_seeds, check_temperatures, progress
 from tts_temp.errors import UserError
@@ -36,11 +37,13 @@ class TtsSweepConfig:
     voice: Path | None = None              # None = the shipped voice
     asr_model: str = "tiny.en"
     max_seconds: float = 20.0
+    engine: EngineOptions = field(default_factory=EngineOptions)
 
     def validate(self) -> list[str]:
         """Check the arguments and return the sentences."""
         self.temperatures = check_temperatures(self.temperatures)
         check_seeds(self.seeds)
+        self.engine.validate()
         if self.voice is not None and not Path(self.voice).is_file():
             raise UserError(f"{self.voice}: no such voice checkpoint")
         if not (self.max_seconds > 0 and math.isfinite(self.max_seconds)):
@@ -117,11 +120,63 @@ def seed_distances(out: Path, wavs: list[str]) -> list[list]:
     return [[a, b, metrics.dtw_distance(mels[a], mels[b])] for a, b in itertools.combinations(range(len(mels)), 2)]
 
 
+@dataclass(frozen=True)
+class TtsTask:
+    """One sentence's unfinished (temperature, seed) pairs: synthesised as one batch."""
+    index: int
+    text: str
+    pairs: tuple[tuple[float, int], ...]
+    max_seconds: float
+
+
+class TtsRunner:
+    """A worker's state: the voice and the recogniser, loaded once."""
+
+    def __init__(self, voice, asr_model):
+        self.voice, self.asr_model = voice, asr_model
+
+    def __call__(self, task: TtsTask) -> list[tuple[dict, np.ndarray | None, int]]:
+        """Per pair: (numbers or {"error"}, waveform or None, sample rate). The driver writes the
+        wavs, so workers on other machines need no shared folder."""
+        from tts_temp.tts import SynthesisOptions, synthesize_batch
+
+        try:
+            synth = synthesize_batch(self.voice, task.text, [t for t, _ in task.pairs], [s for _, s in task.pairs],
+                                     SynthesisOptions(max_seconds=task.max_seconds))
+        except Exception as exc:  # one bad sentence must not stop the sweep
+            return [({"error": f"{type(exc).__name__}: {exc}"}, None, 0)] * len(task.pairs)
+        out = []
+        for n in range(len(task.pairs)):
+            wav = synth.waveforms[n]
+            try:
+                rec = dict(hit_max_length=bool(synth.hit_max_length[n]),
+                           **analyse(wav, synth.sample_rate, task.text, self.asr_model))
+                out.append((rec, wav, synth.sample_rate))
+            except Exception as exc:  # one bad item must not stop the sweep
+                out.append(({"error": f"{type(exc).__name__}: {exc}"}, None, 0))
+        return out
+
+
+@dataclass(frozen=True)
+class TtsWorker:
+    """Picklable recipe for a worker process: load the voice and the recogniser once."""
+    voice: str | None
+    asr_model: str
+
+    def __call__(self) -> TtsRunner:
+        from tts_temp.asr import load_model
+        from tts_temp.tts import load_voice
+
+        return TtsRunner(load_voice(self.voice), load_model(self.asr_model))
+
+
 def run_tts_sweep(cfg: TtsSweepConfig, voice=None, asr_model=None, log=print) -> TtsSweepResult:
-    """Run (or resume) the sweep, then write summary.csv, the plots and report.html."""
+    """Run (or resume) the sweep, then write summary.csv, the plots and report.html.
+
+    `voice`, `asr_model`: already-loaded models to use in this process (workers == 1 only)."""
     from tts_temp import audio as audio_io
     from tts_temp.compare import plots, report
-    from tts_temp.tts import SynthesisOptions, load_voice, synthesize_batch
+    from tts_temp.tts import load_voice
 
     sentences = cfg.validate()
     out = Path(cfg.out_dir)
@@ -130,47 +185,51 @@ def run_tts_sweep(cfg: TtsSweepConfig, voice=None, asr_model=None, log=print) ->
                              "voice_sha256": _voice_digest(cfg.voice), "asr_model": cfg.asr_model,
                              "max_seconds": cfg.max_seconds})
     results = ResultsFile(out / "results.jsonl")
-    voice = voice if voice is not None else load_voice(cfg.voice)
-    if asr_model is None:
-        from tts_temp.asr import load_model
-
-        asr_model = load_model(cfg.asr_model)
+    preloaded = voice is not None or asr_model is not None
+    if preloaded and cfg.engine.uses_ray:
+        raise ValueError("preloaded models run in this process only (workers == 1)")
+    voice = voice if voice is not None else load_voice(cfg.voice)  # the driver's figures need it too
 
     pairs = [(t, s) for t in cfg.temperatures for s in range(cfg.seeds)]
-    options = SynthesisOptions(max_seconds=cfg.max_seconds)
-    with progress(total=len(sentences) * len(pairs), desc="synthesize") as bar:
-        for i, text in enumerate(sentences):
-            todo = [(t, s) for t, s in pairs if not results.done(item_key(i, text, t, s))]
-            bar.update(len(pairs) - len(todo))
-            base = {"kind": "tts", "sentence": i, "text": text}
-            if todo:
-                try:
-                    synth = synthesize_batch(voice, text, [t for t, _ in todo], [s for _, s in todo], options)
-                    error = None
-                except Exception as exc:  # one bad item must not stop the sweep
-                    synth, error = None, f"{type(exc).__name__}: {exc}"
-                for n, (t, s) in enumerate(todo):
-                    rec = dict(base, key=item_key(i, text, t, s), temperature=t, seed=s)
-                    if error is None:
-                        try:
-                            wav = synth.waveforms[n]
-                            name = wav_name(i, t, s)
-                            audio_io.write_wav(out / name, wav, synth.sample_rate)
-                            rec.update(wav=name, hit_max_length=bool(synth.hit_max_length[n]),
-                                       **analyse(wav, synth.sample_rate, text, asr_model))
-                        except Exception as exc:  # one bad item must not stop the sweep
-                            rec["error"] = f"{type(exc).__name__}: {exc}"
-                    else:
-                        rec["error"] = error
-                    results.append(rec)
-                    bar.update(1)
-            for t in cfg.temperatures:
-                recs = [results.get(item_key(i, text, t, s)) for s in range(cfg.seeds)]
-                key = spread_key(i, text, t)
-                if cfg.seeds > 1 and all(r and not r.get("error") for r in recs) and not results.done(key):
-                    results.append({"kind": "tts_spread", "key": key, "sentence": i, "text": text,
-                                    "temperature": t, "wavs": [r["wav"] for r in recs],
-                                    "pairs": seed_distances(out, [r["wav"] for r in recs])})
+    tasks = []
+    for i, text in enumerate(sentences):
+        todo = tuple((t, s) for t, s in pairs if not results.done(item_key(i, text, t, s)))
+        if todo:
+            tasks.append(TtsTask(i, text, todo, cfg.max_seconds))
+    total = len(sentences) * len(pairs)
+    if preloaded:
+        def make_worker():
+            from tts_temp.asr import load_model
+            return TtsRunner(voice, asr_model if asr_model is not None else load_model(cfg.asr_model))
+    else:
+        make_worker = TtsWorker(None if cfg.voice is None else str(cfg.voice), cfg.asr_model)
+    with progress(total=total, desc="synthesize", initial=total - sum(len(t.pairs) for t in tasks)) as bar:
+        for n, outputs, error in run_tasks(make_worker, tasks, cfg.engine):
+            task = tasks[n]
+            if error is not None:
+                outputs = [({"error": error}, None, 0)] * len(task.pairs)
+            for (t, s), (numbers, wav, sample_rate) in zip(task.pairs, outputs):
+                rec = {"kind": "tts", "sentence": task.index, "text": task.text,
+                       "key": item_key(task.index, task.text, t, s), "temperature": t, "seed": s}
+                if wav is not None:
+                    try:
+                        name = wav_name(task.index, t, s)
+                        audio_io.write_wav(out / name, wav, sample_rate)
+                        rec["wav"] = name
+                    except Exception as exc:  # an unwritable wav fails its item only
+                        numbers = {"error": f"{type(exc).__name__}: {exc}"}
+                rec.update(numbers)
+                results.append(rec)
+                bar.advance(failed="error" in rec)
+
+    for i, text in enumerate(sentences):  # seed distances, from the written wavs
+        for t in cfg.temperatures:
+            recs = [results.get(item_key(i, text, t, s)) for s in range(cfg.seeds)]
+            key = spread_key(i, text, t)
+            if cfg.seeds > 1 and all(r and not r.get("error") for r in recs) and not results.done(key):
+                results.append({"kind": "tts_spread", "key": key, "sentence": i, "text": text,
+                                "temperature": t, "wavs": [r["wav"] for r in recs],
+                                "pairs": seed_distances(out, [r["wav"] for r in recs])})
 
     records = [results.get(item_key(i, text, t, s)) for i, text in enumerate(sentences) for t, s in pairs]
     spreads = [r for i, text in enumerate(sentences) for t in cfg.temperatures
@@ -184,7 +243,7 @@ def run_tts_sweep(cfg: TtsSweepConfig, voice=None, asr_model=None, log=print) ->
     write_csv(out / "summary.csv", summary, SUMMARY_COLUMNS)
     emission = emission_gaussian(voice, next((r["text"] for r in records if not r.get("error")), sentences[0]))
     figures = plots.tts_figures(out, records, spreads, summary, emission, cfg.temperatures, cfg.seeds)
-    page = report.tts_report(out, cfg, summary, records, spreads, figures)
+    page = report.tts_report(out, cfg, summary, SUMMARY_COLUMNS, records, spreads, figures)
     return TtsSweepResult(out, records, spreads, summary, page, failed, figures)
 
 

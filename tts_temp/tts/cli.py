@@ -7,6 +7,7 @@ import warnings
 from pathlib import Path
 
 from tts_temp.errors import UserError
+from tts_temp.tts.defaults import DEFAULT_TEMPERATURE
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,8 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, help="output wav (one text, one temperature and seed)")
     p.add_argument("--out-dir", type=Path, help="output folder (text files, or several temperatures/seeds)")
     p.add_argument("--voice", type=Path, default=None, help="voice checkpoint (default: the shipped voice)")
-    p.add_argument("--temperature", type=float, nargs="+", default=[0.667],
-                   help="one or more temperatures (default 0.667, the OverFlow paper's listening-test value)")
+    p.add_argument("--temperature", type=float, nargs="+", default=[DEFAULT_TEMPERATURE],
+                   help=f"one or more temperatures (default {DEFAULT_TEMPERATURE:g}, the OverFlow paper's "
+                        "listening-test value)")
     p.add_argument("--seed", type=int, default=None, help="seed for one output")
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="several seeds, one output each")
     p.add_argument("--duration", choices=["threshold", "sample"], default="threshold",
@@ -63,9 +65,9 @@ def _jobs(args) -> list[tuple[str, Path]]:
 
 
 def _variants(args) -> list[tuple[float, int | None]]:
-    from tts_temp.tts.synthesize import user_temperature
+    from tts_temp.temperature import check_temperature
 
-    temps = [user_temperature(t) for t in args.temperature]
+    temps = [check_temperature(t) for t in args.temperature]
     seeds = args.seeds if args.seeds is not None else [args.seed]
     return [(t, s) for t in temps for s in seeds]
 

@@ -12,6 +12,7 @@ import subprocess
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +20,8 @@ import soundfile as sf
 
 from tts_temp.audio import write_atomic_text, write_wav
 
-DATA_DIR = Path(__file__).resolve().parents[2] / "data"
-HARVARD = DATA_DIR / "harvard_sentences.txt"
+# Package data (not the repository's folders), so a wheel install reads the same file.
+HARVARD = Path(str(resources.files("tts_temp") / "data" / "harvard_sentences.txt"))
 HELD_OUT = range(700, 720)  # 0-based indices of Harvard 701-720
 FESTIVAL_VOICE = "voice_cmu_us_slt_arctic_hts"
 FESTIVAL_RATE = 32000

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tts_temp.temperature import sample_gaussian
+from tts_temp.tts.defaults import COQUI_DURATION_THRESHOLD
 
 NEG = -1e30  # stands in for log(0): unlike -inf, logaddexp of two of these has a finite gradient
 
@@ -142,9 +143,9 @@ def forward_algorithm(log_emit: torch.Tensor, logits: torch.Tensor, n_frames: to
 
 @dataclass
 class SampleOptions:
-    temperature: float = 0.667
+    """How to walk the HMM. The temperatures are per batch item, passed beside these options."""
     duration: str = "threshold"          # "threshold" (deterministic) or "sample"
-    duration_threshold: float = 0.55
+    duration_threshold: float = COQUI_DURATION_THRESHOLD
     speaking_rate: float = 1.0
     max_frames: int = 1000
     prenet_dropout: bool = False          # Coqui keeps it on; off makes T=0 deterministic

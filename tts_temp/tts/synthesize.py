@@ -16,6 +16,7 @@ import torch
 
 from tts_temp.errors import UserError
 from tts_temp.temperature import check_temperature
+from tts_temp.tts.defaults import DEFAULT_TEMPERATURE
 from tts_temp.tts.hmm import SampleOptions
 from tts_temp.tts.text import split_sentences
 from tts_temp.tts.vocoder import GriffinLim, Vocoder
@@ -24,27 +25,17 @@ from tts_temp.tts.voice import Voice
 SENTENCE_PAUSE = 0.25  # seconds of silence between sentences of a long text
 
 
-def user_temperature(t: float) -> float:
-    """The shared temperature check, as the user-facing error the CLI reports in one line."""
-    try:
-        return check_temperature(t)
-    except (TypeError, ValueError) as exc:
-        raise UserError(str(exc)) from None
-
-
 @dataclass
 class SynthesisOptions:
-    temperature: float = 0.667
+    """Everything but the per-item temperature and seed, which a batch gives one per output."""
     duration: str = "threshold"        # "threshold" (deterministic) or "sample"
     duration_threshold: float | None = None  # None: the voice's calibrated value
     speaking_rate: float = 1.0
     max_seconds: float = 20.0           # per sentence
-    seed: int | None = None
     prenet_dropout: bool = False
     griffin_lim_iters: int = 32
 
     def validate(self) -> None:
-        user_temperature(self.temperature)
         if self.duration not in ("threshold", "sample"):
             raise UserError(f"duration must be 'threshold' or 'sample', got {self.duration!r}")
         if not (self.speaking_rate > 0 and math.isfinite(self.speaking_rate)):
@@ -99,12 +90,12 @@ def synthesize_batch(voice: Voice, text: str, temperatures: Sequence[float], see
     if len(temperatures) != len(seeds) or not temperatures:
         raise UserError("need one seed per temperature")
     for t in temperatures:
-        user_temperature(t)
+        check_temperature(t)
     opts.validate()
     pieces = text_ids(voice, text)
     vocoder = vocoder or GriffinLim(voice.mel, n_iter=opts.griffin_lim_iters)
     sample_opts = SampleOptions(
-        temperature=opts.temperature, duration=opts.duration,
+        duration=opts.duration,
         duration_threshold=opts.duration_threshold or voice.duration_threshold,
         speaking_rate=opts.speaking_rate, max_frames=int(opts.max_seconds * voice.mel.frames_per_second),
         prenet_dropout=opts.prenet_dropout)
@@ -139,9 +130,9 @@ def synthesize_batch(voice: Voice, text: str, temperatures: Sequence[float], see
         acoustic_seconds=t_acoustic, vocoder_seconds=t_vocoder, hit_max_length=hit_max)
 
 
-def synthesize(voice: Voice, text: str, temperature: float = 0.667, seed: int | None = None,
+def synthesize(voice: Voice, text: str, temperature: float = DEFAULT_TEMPERATURE, seed: int | None = None,
                **options) -> tuple[np.ndarray, int]:
     """The simple API: one text, one temperature -> (waveform float32, sample rate)."""
-    opts = SynthesisOptions(temperature=temperature, seed=seed, **options)
+    opts = SynthesisOptions(**options)
     out = synthesize_batch(voice, text, [temperature], [seed], opts)
     return out.waveforms[0], out.sample_rate

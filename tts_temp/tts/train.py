@@ -23,6 +23,7 @@ from torch import nn
 
 from tts_temp.audio import atomic_write
 from tts_temp.tts import features as features_mod
+from tts_temp.tts.defaults import COQUI_DURATION_THRESHOLD
 from tts_temp.tts.hmm import SampleOptions
 from tts_temp.tts.model import ModelConfig, OverFlow
 from tts_temp.tts.text import SYMBOLS
@@ -170,10 +171,13 @@ class Trainer:
         """Train until total_steps (or the given limits); safe to interrupt at any time."""
         stop = {"flag": False}
 
-        def on_term(signum, frame):
+        def on_stop(signum, frame):
             stop["flag"] = True
 
-        old = signal.signal(signal.SIGTERM, on_term) if _main_thread() else None
+        # Our own handlers for both: a shell starts background jobs with SIGINT ignored, and then
+        # Python never raises KeyboardInterrupt, so Ctrl-C / kill -INT would be lost.
+        stop_signals = (signal.SIGINT, signal.SIGTERM) if _main_thread() else ()
+        old = {sig: signal.signal(sig, on_stop) for sig in stop_signals}
         start, last_ck = time.time(), time.time()
         run_steps, frames, losses, t_log = 0, 0, [], time.time()
         try:
@@ -217,8 +221,8 @@ class Trainer:
             self.log("interrupted: saving checkpoint")
         finally:
             self.save()
-            if old is not None:
-                signal.signal(signal.SIGTERM, old)
+            for sig, handler in old.items():
+                signal.signal(sig, handler)
         return self.state
 
     def voice(self, duration_threshold: float | None = None) -> Voice:
@@ -230,7 +234,8 @@ class Trainer:
         meta = {"step": self.state.step, "train_seconds": round(self.state.seconds, 1),
                 "corpus_sha256": self.feats.corpus_sha256, "train_config": dict(self.cfg.__dict__),
                 "device": self.device.type, "loss_history": [list(map(float, h)) for h in self.state.history[-200:]]}
-        voice = Voice(cpu_model, self.feats.mel, self.feats.mean, self.feats.std, self.feats.frontend, 0.55, meta)
+        voice = Voice(cpu_model, self.feats.mel, self.feats.mean, self.feats.std, self.feats.frontend,
+                      COQUI_DURATION_THRESHOLD, meta)
         if duration_threshold is None:
             duration_threshold = calibrate_threshold(voice, self.feats)
         voice.duration_threshold = duration_threshold
@@ -249,7 +254,7 @@ def mean_duration_ratio(voice: Voice, feats: features_mod.Features, threshold: f
     model = voice.model
     pad, lengths = pad_ids([feats.ids[i] for i in items])
     states, n_states = model.encoder(pad, lengths)
-    opts = SampleOptions(temperature=0.0, duration_threshold=threshold, max_frames=3000)
+    opts = SampleOptions(duration_threshold=threshold, max_frames=3000)
     _, out_len = model.hmm.sample(states, n_states, opts, torch.zeros(len(items)), [None] * len(items))
     real = sum(feats.mels[i].shape[1] for i in items)
     return float(out_len.sum()) / real

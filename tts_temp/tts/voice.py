@@ -14,6 +14,7 @@ import torch
 
 from tts_temp.audio import atomic_write
 from tts_temp.errors import UserError
+from tts_temp.tts.defaults import COQUI_DURATION_THRESHOLD
 from tts_temp.tts.mel import MelConfig
 from tts_temp.tts.model import ModelConfig, OverFlow
 from tts_temp.tts.text import SYMBOLS, FrontEnd
@@ -28,7 +29,7 @@ class Voice:
     mean: float
     std: float
     frontend: FrontEnd
-    duration_threshold: float = 0.55
+    duration_threshold: float = COQUI_DURATION_THRESHOLD
     meta: dict = field(default_factory=dict)
 
     def denormalise(self, mels: torch.Tensor) -> torch.Tensor:
