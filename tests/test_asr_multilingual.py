@@ -74,11 +74,11 @@ def test_carry_initial_prompt_matches_stock():
 
 
 def test_hallucination_silence_threshold_matches_stock():
-    # speech, 12 s of low noise, speech: the gap is where whisper's rule looks for hallucinations
+    # speech, 8 s of low noise, speech: the gap is where whisper's rule looks for hallucinations
     rng = np.random.default_rng(0)
-    gap = (rng.standard_normal(12 * 16000) * 0.003).astype(np.float32)
-    audio = np.concatenate([waveform("jfk"), gap, waveform("librivox_sense_0930"), gap])
-    for threshold in (0.5, 2.0):
+    gap = (rng.standard_normal(8 * 16000) * 0.003).astype(np.float32)
+    audio = np.concatenate([waveform("jfk"), gap, waveform("librivox_sense_0930")])
+    for threshold in (1.0,):
         stock = whisper.transcribe(model(), audio, temperature=0.0, fp16=False, word_timestamps=True,
                                    hallucination_silence_threshold=threshold)
         ours = transcribe(model(), audio, temperature=0.0, word_timestamps=True,

@@ -132,6 +132,9 @@ def dequantize(variables: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         else:
             raise ValueError(f"{base}: scale of shape {scale.shape} does not fit weight {weight.shape}")
         del out[name]
+        for alias, array in variables.items():  # aliases (the output projection) share the stored array
+            if array is weight and alias != base:
+                out[alias] = out[base]
     for name, array in out.items():
         if array.ndim >= 2 and array.dtype in (np.int8, np.int16, np.int32):
             raise ValueError(f"{name}: integer weights without a scale (unsupported quantization)")
