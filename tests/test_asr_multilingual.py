@@ -54,7 +54,7 @@ def _long_english() -> np.ndarray:
     return np.concatenate([waveform(n) for n in CLIPS])
 
 
-@pytest.mark.parametrize("clips", ["2.0,9.5,14,30", "12.5", [3.0, 8.0]])
+@pytest.mark.parametrize("clips", ["2.0,9.5,14,30", [33.0]])
 def test_clip_timestamps_match_stock(clips):
     audio = _long_english()
     stock = whisper.transcribe(model(), audio, temperature=0.0, fp16=False, clip_timestamps=clips)
@@ -68,22 +68,41 @@ def test_carry_initial_prompt_matches_stock():
     stock = whisper.transcribe(model(), audio, temperature=0.0, fp16=False, initial_prompt=prompt,
                                carry_initial_prompt=True)
     ours = transcribe(model(), audio, temperature=0.0, initial_prompt=prompt, carry_initial_prompt=True)
-    plain = transcribe(model(), audio, temperature=0.0, initial_prompt=prompt)
     assert ours.text == stock["text"] and _ours(ours) == _segments(stock)
-    assert len(ours.segments) > 1 and plain.segments[0].text == ours.segments[0].text
+    assert {s.window for s in ours.segments} == {0, 1}  # the second window got the carried prompt
 
 
-def test_hallucination_silence_threshold_matches_stock():
-    # speech, 8 s of low noise, speech: the gap is where whisper's rule looks for hallucinations
+def _improbable_after(seconds: float):
+    """Wrap whisper's word alignment so that words after `seconds` look hallucinated (probability
+    0.01): tiny.en rarely hallucinates on short clips, and both stock and ours must then run the
+    rule on the same words."""
+    from whisper.timing import add_word_timestamps
+
+    def wrapped(**kwargs):
+        add_word_timestamps(**kwargs)
+        for segment in kwargs["segments"]:
+            for word in segment.get("words", []):
+                if word["start"] >= seconds:
+                    word["probability"] = 0.01
+    return wrapped
+
+
+def test_hallucination_silence_threshold_matches_stock(monkeypatch):
+    import sys
+
+    threshold = 0.5
     rng = np.random.default_rng(0)
     gap = (rng.standard_normal(8 * 16000) * 0.003).astype(np.float32)
-    audio = np.concatenate([waveform("jfk"), gap, waveform("librivox_sense_0930")])
-    for threshold in (1.0,):
-        stock = whisper.transcribe(model(), audio, temperature=0.0, fp16=False, word_timestamps=True,
-                                   hallucination_silence_threshold=threshold)
-        ours = transcribe(model(), audio, temperature=0.0, word_timestamps=True,
-                          hallucination_silence_threshold=threshold)
-        assert ours.text == stock["text"] and _ours(ours) == _segments(stock)
-        for a, b in zip(ours.segments, stock["segments"]):
-            assert [(w["word"], w["start"], w["end"]) for w in a.words] == \
-                   [(w["word"], w["start"], w["end"]) for w in b["words"]]
+    audio = np.concatenate([waveform("jfk"), gap, waveform("librivox_sense_0930"), gap, waveform("jfk")])
+    plain = transcribe(model(), audio, temperature=0.0, word_timestamps=True)
+    for module in ("whisper.transcribe", "tts_temp.asr.transcribe"):
+        monkeypatch.setattr(sys.modules[module], "add_word_timestamps", _improbable_after(15.0))
+    stock = whisper.transcribe(model(), audio, temperature=0.0, fp16=False, word_timestamps=True,
+                               hallucination_silence_threshold=threshold)
+    ours = transcribe(model(), audio, temperature=0.0, word_timestamps=True,
+                      hallucination_silence_threshold=threshold)
+    assert ours.text == stock["text"] and _ours(ours) == _segments(stock)
+    for a, b in zip(ours.segments, stock["segments"]):
+        assert [(w["word"], w["start"], w["end"]) for w in a.words] == \
+               [(w["word"], w["start"], w["end"]) for w in b["words"]]
+    assert _ours(ours) != _ours(plain)  # the rule did something
