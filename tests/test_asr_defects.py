@@ -197,6 +197,9 @@ def test_malformed_alignment_heads_is_one_line(tmp_path, monkeypatch, capsys, he
     (["--language", "xx"], "unknown language"),
     (["--device", "tpu"], "device"),
     (["--model", "base", "--compute-type", "float16", "--device", "cpu"], "float16"),
+    (["--vad-parameters", '{"nope": 1}'], "unknown vad_parameters"),
+    (["--vad-parameters", "{bad json"], "Expecting property name"),
+    (["--clip-timestamps", "1,x"], "clip_timestamps"),
 ])
 def test_bad_input_is_one_line(capsys, argv, message):
     code, _, err = _cli(capsys, clip("jfk"), *argv)
