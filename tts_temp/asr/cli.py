@@ -49,7 +49,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "--temperature-increment-on-fallback: T, T+X, ... up to 1.0). "
                                    "Several values: that schedule.")
     p.add_argument("audio", nargs="+", help="audio file(s): wav, flac, ogg; other formats through ffmpeg")
-    _flag(p, "model", default="tiny.en", help="'tiny.en' (bundled), a checkpoint path, or a model in whisper's cache")
+    _flag(p, "model", default="tiny.en",
+          help="'tiny.en' (bundled), 'base' (extra tts_temp[base]), a checkpoint path, a CTranslate2 folder, "
+               "or a model in whisper's cache")
+    _flag(p, "device", default=None, help="cpu, cuda or cuda:N (default: CUDA when available, as whisper)")
+    _flag(p, "compute-type", default=None, choices=("float32", "float16"),
+          help="weights' compute type, as faster-whisper's (default: float16 on CUDA, float32 on the CPU)")
+    _flag(p, "fp16", type=_bool, default=None,
+          help="decode in float16 (whisper's default on CUDA; ignored on the CPU)")
     _flag(p, "temperature", type=float, nargs="+", default=None, metavar="T", help="temperature(s) to use")
     _flag(p, "temperature-increment-on-fallback", type=_optional_float, default=None, metavar="X")
     _flag(p, "best-of", type=_optional_int, default=5, help="samples per attempt when T > 0")
@@ -67,7 +74,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     _flag(p, "condition-on-previous-text", type=_bool, nargs="?", const=True, default=True)
     _flag(p, "initial-prompt", default=None)
     _flag(p, "word-timestamps", type=_bool, nargs="?", const=True, default=False)
-    _flag(p, "language", default=None)
+    _flag(p, "language", default=None, help="language code or name (default: detected, as whisper)")
+    _flag(p, "task", choices=("transcribe", "translate"), default="transcribe",
+          help="transcribe, or translate into English (multilingual models)")
+    _flag(p, "clip-timestamps", default="0",
+          help="comma-separated start,end,... seconds of the clips to process (whisper's option)")
+    _flag(p, "hallucination-silence-threshold", type=_optional_float, default=None, metavar="SECONDS",
+          help="with --word-timestamps: skip silences longer than this before a likely hallucination")
+    _flag(p, "carry-initial-prompt", type=_bool, nargs="?", const=True, default=False,
+          help="prepend --initial-prompt to every window's prompt (whisper's option)")
+    _flag(p, "vad-filter", type=_bool, nargs="?", const=True, default=False,
+          help="decode only the speech Silero VAD finds (faster-whisper's option); times stay the original's")
+    _flag(p, "vad-parameters", default=None, metavar="JSON",
+          help='Silero VAD parameters as JSON, e.g. \'{"min_silence_duration_ms": 500}\'')
     _flag(p, "on-all-failed", choices=("last", "best"), default="last",
           help="when every temperature fails: whisper's last attempt, or the best by avg logprob")
     _flag(p, "output-format", "-f", choices=(*FORMATS, "all"), default=None,
@@ -80,16 +99,23 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _options(args: argparse.Namespace) -> dict:
     """Check every option before touching audio; turn bad values into UserError."""
     from tts_temp.asr.fallback import schedule
+    from tts_temp.asr.transcribe import _clip_timestamps, language_code
+    from tts_temp.asr.vad import VadOptions
     from tts_temp.temperature import check_top_k, check_top_p
 
     try:
         temps = schedule(args.temperature, args.temperature_increment_on_fallback)
         check_top_k(args.top_k)
         check_top_p(args.top_p)
-    except ValueError as exc:
-        raise UserError(str(exc)) from exc
+        language = language_code(args.language)
+        _clip_timestamps(args.clip_timestamps)
+        vad_parameters = json.loads(args.vad_parameters) if args.vad_parameters else None
+        if vad_parameters is not None:
+            VadOptions.from_parameters(vad_parameters)
+    except (ValueError, TypeError) as exc:  # json.JSONDecodeError is a ValueError
+        raise UserError(str(exc).splitlines()[0]) from exc
     for name in ("compression_ratio_threshold", "logprob_threshold", "no_speech_threshold", "patience",
-                 "length_penalty", "prompt_reset_temperature"):
+                 "length_penalty", "prompt_reset_temperature", "hallucination_silence_threshold"):
         value = getattr(args, name)
         if value is not None and not math.isfinite(value):
             raise UserError(f"--{name.replace('_', '-')} must be a finite number, got {value}")
@@ -103,7 +129,11 @@ def _options(args: argparse.Namespace) -> dict:
                 logprob_threshold=args.logprob_threshold, no_speech_threshold=args.no_speech_threshold,
                 prompt_reset_temperature=args.prompt_reset_temperature,
                 condition_on_previous_text=args.condition_on_previous_text, initial_prompt=args.initial_prompt,
-                word_timestamps=args.word_timestamps, language=args.language, on_all_failed=args.on_all_failed)
+                word_timestamps=args.word_timestamps, language=language, on_all_failed=args.on_all_failed,
+                task=args.task, clip_timestamps=args.clip_timestamps,
+                hallucination_silence_threshold=args.hallucination_silence_threshold,
+                carry_initial_prompt=args.carry_initial_prompt, vad_filter=args.vad_filter,
+                vad_parameters=vad_parameters, **({"fp16": args.fp16} if args.fp16 is not None else {}))
 
 
 def render(transcript, fmt: str) -> str:
@@ -130,7 +160,12 @@ def run(args: argparse.Namespace) -> int:
     from tts_temp.asr.transcribe import transcribe
     from tts_temp.asr.weights import load_model
 
-    model = load_model(args.model)
+    model = load_model(args.model, device=args.device, compute_type=args.compute_type)
+    if not model.is_multilingual and options["language"] not in (None, "en"):
+        # as whisper's CLI: an English-only model cannot do another language
+        print(f"tts-temp transcribe: warning: {args.model} is an English-only model but got language "
+              f"{options['language']!r}; using English instead", file=sys.stderr)
+        options["language"] = "en"
     failed = 0
     for path in args.audio:
         try:

@@ -54,6 +54,9 @@ class Attempt:
     accepted: bool = False
     reason: str = ""
     seed: int | None = field(default=None, repr=False)  # the generator seed used, for T > 0
+    # The thresholds this attempt crossed, as data (see CRITERIA); `reason` says the same in words.
+    # "no_speech" means whisper's silence rule held: the attempt is then accepted as silence.
+    failed: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
         return {
@@ -64,6 +67,7 @@ class Attempt:
             "no_speech_prob": self.no_speech_prob,
             "accepted": self.accepted,
             "reason": self.reason,
+            "failed": list(self.failed),
         }
 
 
@@ -91,16 +95,34 @@ def schedule(temperature: float | Sequence[float] | None, increment: float | Non
     return tuple(temps)
 
 
+CRITERIA = ("compression_ratio", "logprob", "no_speech")
+
+
+def failures(attempt: Attempt, policy: FallbackPolicy) -> tuple[str, ...]:
+    """The criteria (names from CRITERIA) whose thresholds this attempt crossed, in that order."""
+    cr, lp, ns = policy.compression_ratio_threshold, policy.logprob_threshold, policy.no_speech_threshold
+    failed = []
+    if cr is not None and attempt.compression_ratio > cr:
+        failed.append("compression_ratio")
+    low_logprob = lp is not None and attempt.avg_logprob < lp
+    if low_logprob:
+        failed.append("logprob")
+    if ns is not None and low_logprob and attempt.no_speech_prob > ns:
+        failed.append("no_speech")
+    return tuple(failed)
+
+
 def judge(attempt: Attempt, policy: FallbackPolicy) -> tuple[bool, str]:
     """Decide whether an attempt is good enough, and say why in words."""
-    problems = []
+    failed = failures(attempt, policy)
     cr, lp, ns = policy.compression_ratio_threshold, policy.logprob_threshold, policy.no_speech_threshold
-    if cr is not None and attempt.compression_ratio > cr:
-        problems.append(f"compression ratio {attempt.compression_ratio:.2f} > {cr:g} (repetitive)")
-    if lp is not None and attempt.avg_logprob < lp:
-        problems.append(f"avg logprob {attempt.avg_logprob:.2f} < {lp:g}")
-    if ns is not None and lp is not None and attempt.no_speech_prob > ns and attempt.avg_logprob < lp:
+    if "no_speech" in failed:
         return True, f"silence: no-speech prob {attempt.no_speech_prob:.2f} > {ns:g} and low logprob"
+    problems = []
+    if "compression_ratio" in failed:
+        problems.append(f"compression ratio {attempt.compression_ratio:.2f} > {cr:g} (repetitive)")
+    if "logprob" in failed:
+        problems.append(f"avg logprob {attempt.avg_logprob:.2f} < {lp:g}")
     if problems:
         return False, "; ".join(problems)
     return True, "passed all thresholds"

@@ -32,10 +32,13 @@ class SamplingOptions:
         object.__setattr__(self, "top_k", check_top_k(self.top_k))
         object.__setattr__(self, "top_p", check_top_p(self.top_p))
 
-    def generator(self) -> torch.Generator:
-        gen = torch.Generator()
+    def generator(self, device: torch.device | str = "cpu") -> torch.Generator:
+        """A generator on the device the draws happen on (torch refuses a CPU generator for CUDA draws)."""
+        gen = torch.Generator(device=device)
         if self.seed is not None:
             gen.manual_seed(self.seed)
+        else:
+            gen.seed()
         return gen
 
 
@@ -45,11 +48,16 @@ class SeededSampler(TokenDecoder):
     def __init__(self, options: SamplingOptions, eot: int, generator: torch.Generator | None = None):
         self.options = options
         self.eot = eot
-        self.generator = generator if generator is not None else options.generator()
+        self.generator = generator  # made on the logits' device at the first draw, unless given
+
+    def generator_for(self, logits: Tensor) -> torch.Generator:
+        if self.generator is None or self.generator.device != logits.device:
+            self.generator = self.options.generator(logits.device)
+        return self.generator
 
     def update(self, tokens: Tensor, logits: Tensor, sum_logprobs: Tensor) -> tuple[Tensor, bool]:
         o = self.options
-        next_tokens = sample_logits(logits, o.temperature, self.generator, o.top_k, o.top_p)
+        next_tokens = sample_logits(logits, o.temperature, self.generator_for(logits), o.top_k, o.top_p)
         logprobs = F.log_softmax(logits.float(), dim=-1)
         chosen = logprobs.gather(-1, next_tokens[:, None])[:, 0]
         finished = tokens[:, -1] == self.eot

@@ -3,13 +3,19 @@
 Per 30 s window: encode once (features + cross-attention K/V) -> for each temperature in the
 policy's schedule, decode on the cached window with whisper's `DecodingTask` (our sampler and
 inference plugged in) -> judge the attempt -> keep one -> cut it into segments exactly as
-whisper does. Every attempt is recorded on the segments it produced.
+whisper does. Every attempt is recorded on the segments it produced, and a window skipped as
+silence is recorded with its attempts and the reason.
+
+`transcribe()` checks its keywords once into a frozen `TranscribeOptions`; `_Transcription`
+then runs named steps (detect the language, build the prompt, decode a window, cut segments,
+add word timestamps, skip hallucinations, emit), in the spirit of whisper's `decoding.py`.
 """
 from __future__ import annotations
 
 import os
 import secrets
 import sys
+import warnings
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -21,12 +27,13 @@ from whisper.audio import log_mel_spectrogram, pad_or_trim
 from whisper.decoding import BeamSearchDecoder, DecodingOptions, DecodingTask
 from whisper.model import Whisper
 from whisper.timing import add_word_timestamps
-from whisper.tokenizer import get_tokenizer
+from whisper.tokenizer import LANGUAGES, TO_LANGUAGE_CODE, get_tokenizer
 from whisper.utils import get_end
 
 from tts_temp import audio as audio_io
-from tts_temp.asr.fallback import Attempt, FallbackPolicy, choose_when_all_failed, judge
-from tts_temp.asr.fallback import WHISPER_SCHEDULE, schedule, should_reset_prompt, should_skip_as_silence
+from tts_temp.asr import vad as vad_filter_
+from tts_temp.asr.fallback import WHISPER_SCHEDULE, Attempt, FallbackPolicy, choose_when_all_failed
+from tts_temp.asr.fallback import failures, judge, schedule, should_reset_prompt, should_skip_as_silence
 from tts_temp.asr.inference import CachedInference, EncodedWindow
 from tts_temp.asr.sampler import SamplingOptions, SeededSampler
 from tts_temp.temperature import check_top_k, check_top_p
@@ -35,8 +42,9 @@ _DECODE_KEYS = {"task", "language", "sample_len", "best_of", "beam_size", "patie
                 "prefix", "suppress_tokens", "suppress_blank", "without_timestamps",
                 "max_initial_timestamp", "fp16"}
 SILENCE_FLOOR = 1e-4  # peak amplitude (-80 dBFS) below which a window is digital silence
-_UNSUPPORTED = {"clip_timestamps": ("0", [], None), "hallucination_silence_threshold": (None,),
-                "carry_initial_prompt": (False,)}
+PREPEND_PUNCTUATIONS = "\"'“¿([{-"
+APPEND_PUNCTUATIONS = "\"'.。,，!！?？:：”)]}、"
+_PUNCTUATION = PREPEND_PUNCTUATIONS + APPEND_PUNCTUATIONS
 
 
 @dataclass
@@ -51,9 +59,10 @@ class Segment:
     compression_ratio: float = float("nan")
     no_speech_prob: float = float("nan")
     words: list[dict] | None = None
+    window: int = 0  # index of the 30 s window (decoded or skipped, in order) this segment came from
 
     def to_dict(self) -> dict:
-        out = {"start": self.start, "end": self.end, "text": self.text,
+        out = {"start": self.start, "end": self.end, "text": self.text, "window": self.window,
                "temperature": self.temperature, "attempts": [a.to_dict() for a in self.attempts]}
         if self.words is not None:
             out["words"] = self.words
@@ -61,16 +70,34 @@ class Segment:
 
 
 @dataclass
+class SkippedWindow:
+    """A window that produced no segments, and why: digital silence, or whisper's no-speech rule."""
+
+    window: int
+    start: float
+    end: float
+    reason: str
+    attempts: list[Attempt] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"window": self.window, "start": self.start, "end": self.end, "reason": self.reason,
+                "attempts": [a.to_dict() for a in self.attempts]}
+
+
+@dataclass
 class Transcript:
     text: str
     segments: list[Segment]
     language: str
-    seed: int | None = None
+    seed: int | None = None  # replaying with this seed gives the same result
+    language_probability: float | None = None  # None when the language was given, not detected
+    skipped: list[SkippedWindow] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        """The JSON schema of the CLI: text, language, segments with their attempts."""
-        return {"text": self.text, "language": self.language,
-                "segments": [s.to_dict() for s in self.segments]}
+        """The JSON schema of the CLI: text, language, seed, segments with their attempts, skipped windows."""
+        return {"text": self.text, "language": self.language, "language_probability": self.language_probability,
+                "seed": self.seed, "segments": [s.to_dict() for s in self.segments],
+                "skipped_windows": [w.to_dict() for w in self.skipped]}
 
     def to_whisper_dict(self) -> dict:
         """whisper's own result shape, for its txt/srt/vtt/tsv writers."""
@@ -83,6 +110,25 @@ class Transcript:
                 seg["words"] = s.words
             segments.append(seg)
         return {"text": self.text, "segments": segments, "language": self.language}
+
+
+@dataclass(frozen=True)
+class TranscribeOptions:
+    """Every choice of one transcription, checked once: whisper's keywords plus ours."""
+
+    policy: FallbackPolicy = field(default_factory=FallbackPolicy)
+    sampling: SamplingOptions = field(default_factory=SamplingOptions)
+    decode: dict = field(default_factory=dict)  # DecodingOptions keywords (task, language, beam_size, ...)
+    verbose: bool | None = None
+    condition_on_previous_text: bool = True
+    initial_prompt: str | None = None
+    carry_initial_prompt: bool = False
+    word_timestamps: bool = False
+    prepend_punctuations: str = PREPEND_PUNCTUATIONS
+    append_punctuations: str = APPEND_PUNCTUATIONS
+    clip_timestamps: tuple[float, ...] = ()
+    hallucination_silence_threshold: float | None = None
+    vad: vad_filter_.VadOptions | None = None  # None: no VAD filter
 
 
 class _WindowTask(DecodingTask):
@@ -137,6 +183,7 @@ def decode_window(model: Whisper, window: EncodedWindow, policy: FallbackPolicy,
                           avg_logprob=result.avg_logprob, compression_ratio=result.compression_ratio,
                           no_speech_prob=result.no_speech_prob, seed=seed)
         attempt.accepted, attempt.reason = judge(attempt, policy)
+        attempt.failed = failures(attempt, policy)
         attempts.append(attempt)
         if attempt.accepted:
             return attempt, attempts
@@ -145,47 +192,66 @@ def decode_window(model: Whisper, window: EncodedWindow, policy: FallbackPolicy,
     return kept, attempts
 
 
-def _check_options(options: dict) -> None:
-    for key, allowed in _UNSUPPORTED.items():
-        if key in options and options.pop(key) not in allowed:
-            raise ValueError(f"{key} is not supported by tts_temp.asr.transcribe")
-    unknown = set(options) - _DECODE_KEYS
+# --------------------------------------------------------------------------- options
+def language_code(language: str | None) -> str | None:
+    """A whisper language code from a code or an English name ("fr", "French"); ValueError if unknown."""
+    if language is None or language == "None":
+        return None
+    code = language.lower()
+    code = TO_LANGUAGE_CODE.get(code, code)
+    if code not in LANGUAGES:
+        raise ValueError(f"unknown language {language!r}: use a code such as en, fr, es or a name such as French")
+    return code
+
+
+def _clip_timestamps(value: str | list[float] | tuple[float, ...] | None) -> tuple[float, ...]:
+    """whisper's `clip_timestamps`: "start,end,start,end,..." in seconds (or a list); "0" is everything."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        try:
+            value = [float(t) for t in value.split(",")] if value.strip() else []
+        except ValueError as exc:
+            raise ValueError(f"clip_timestamps must be comma-separated seconds, got {value!r}") from exc
+    stamps = tuple(float(t) for t in value)
+    if any(not np.isfinite(t) or t < 0 for t in stamps):
+        raise ValueError(f"clip_timestamps must be finite and >= 0, got {value!r}")
+    return stamps
+
+
+def make_options(model: Whisper, *, verbose: bool | None = None,
+                 temperature: float | tuple[float, ...] | list[float] = WHISPER_SCHEDULE,
+                 compression_ratio_threshold: float | None = 2.4, logprob_threshold: float | None = -1.0,
+                 no_speech_threshold: float | None = 0.6, condition_on_previous_text: bool = True,
+                 initial_prompt: str | None = None, carry_initial_prompt: bool = False,
+                 word_timestamps: bool = False, prepend_punctuations: str = PREPEND_PUNCTUATIONS,
+                 append_punctuations: str = APPEND_PUNCTUATIONS, clip_timestamps: str | list[float] = "0",
+                 hallucination_silence_threshold: float | None = None, seed: int | None = None,
+                 top_k: int | None = None, top_p: float | None = None, on_all_failed: str = "last",
+                 prompt_reset_temperature: float = 0.5, vad_filter: bool = False,
+                 vad_parameters: dict | vad_filter_.VadOptions | None = None,
+                 **decode_options) -> TranscribeOptions:
+    """Check `transcribe`'s keywords (ValueError/TypeError) and fix what whisper fixes (fp16 on the CPU,
+    a language for an English-only model), drawing a seed when a temperature above 0 may run."""
+    unknown = set(decode_options) - _DECODE_KEYS
     if unknown:
         raise TypeError(f"unknown transcribe option(s): {', '.join(sorted(unknown))}")
     for key in ("best_of", "beam_size"):
-        if options.get(key) is not None and options[key] < 1:
-            raise ValueError(f"{key} must be >= 1, got {options[key]}")
+        if decode_options.get(key) is not None and decode_options[key] < 1:
+            raise ValueError(f"{key} must be >= 1, got {decode_options[key]}")
+    decode = dict(decode_options)
+    if decode.get("task", "transcribe") not in ("transcribe", "translate"):
+        raise ValueError(f"task must be 'transcribe' or 'translate', got {decode['task']!r}")
+    decode["language"] = language_code(decode.get("language"))
+    if not model.is_multilingual and decode["language"] not in (None, "en"):
+        warnings.warn(f"an English-only model was asked for language {decode['language']!r}; using English instead",
+                      stacklevel=3)
+        decode["language"] = "en"
+    fp16_default = getattr(model, "compute_type", None) != "float32"
+    decode["fp16"] = bool(decode.get("fp16", fp16_default)) and model.device.type != "cpu"  # whisper: no fp16 on CPU
+    if hallucination_silence_threshold is not None and not hallucination_silence_threshold >= 0:
+        raise ValueError(f"hallucination_silence_threshold must be >= 0, got {hallucination_silence_threshold}")
 
-
-def transcribe(
-    model: Whisper,
-    audio: str | os.PathLike | np.ndarray | torch.Tensor,
-    *,
-    verbose: bool | None = None,
-    temperature: float | tuple[float, ...] | list[float] = WHISPER_SCHEDULE,
-    compression_ratio_threshold: float | None = 2.4,
-    logprob_threshold: float | None = -1.0,
-    no_speech_threshold: float | None = 0.6,
-    condition_on_previous_text: bool = True,
-    initial_prompt: str | None = None,
-    word_timestamps: bool = False,
-    prepend_punctuations: str = "\"'“¿([{-",
-    append_punctuations: str = "\"'.。,，!！?？:：”)]}、",
-    seed: int | None = None,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    on_all_failed: str = "last",
-    prompt_reset_temperature: float = 0.5,
-    **decode_options,
-) -> Transcript:
-    """Transcribe like `whisper.transcribe`, with a seeded sampler and recorded attempts.
-
-    `audio` is a path or a float32 waveform at 16 kHz. Options mirror whisper's keyword
-    arguments, plus `seed`, `top_k`, `top_p`, `on_all_failed` ("last" | "best") and
-    `prompt_reset_temperature`. With no seed, one is drawn and returned on the Transcript so
-    that a sampled result can still be reproduced.
-    """
-    _check_options(decode_options)
     policy = FallbackPolicy(temperatures=schedule(temperature), on_all_failed=on_all_failed,
                             compression_ratio_threshold=compression_ratio_threshold,
                             logprob_threshold=logprob_threshold, no_speech_threshold=no_speech_threshold,
@@ -193,156 +259,302 @@ def transcribe(
     check_top_k(top_k), check_top_p(top_p)
     if seed is None and any(t > 0 for t in policy.temperatures):
         seed = secrets.randbits(63)
-    sampling = SamplingOptions(temperature=0.0, top_k=top_k, top_p=top_p, seed=seed)
+    return TranscribeOptions(
+        policy=policy, sampling=SamplingOptions(temperature=0.0, top_k=top_k, top_p=top_p, seed=seed),
+        decode=decode, verbose=verbose, condition_on_previous_text=condition_on_previous_text,
+        initial_prompt=initial_prompt, carry_initial_prompt=carry_initial_prompt, word_timestamps=word_timestamps,
+        prepend_punctuations=prepend_punctuations, append_punctuations=append_punctuations,
+        clip_timestamps=_clip_timestamps(clip_timestamps),
+        hallucination_silence_threshold=hallucination_silence_threshold,
+        vad=vad_filter_.VadOptions.from_parameters(vad_parameters) if vad_filter else None)
 
+
+def transcribe(model: Whisper, audio: str | os.PathLike | np.ndarray | torch.Tensor, **options) -> Transcript:
+    """Transcribe like `whisper.transcribe`, with a seeded sampler and recorded attempts.
+
+    `audio` is a path or a float32 waveform at 16 kHz. Options are whisper's keyword arguments
+    (see `make_options`), plus `seed`, `top_k`, `top_p`, `on_all_failed` ("last" | "best"),
+    `prompt_reset_temperature`, and faster-whisper's `vad_filter` / `vad_parameters`. With no
+    seed, one is drawn and returned on the Transcript so that a sampled result can be replayed.
+    """
+    opts = make_options(model, **options)
     if isinstance(audio, (str, os.PathLike)):
         waveform = audio_io.load(audio, SAMPLE_RATE)
     else:
+        audio = audio.cpu().numpy() if isinstance(audio, torch.Tensor) else audio
         waveform = audio_io.prepare(np.asarray(audio, dtype=np.float32), SAMPLE_RATE, SAMPLE_RATE)
-
-    decode = dict(decode_options)
-    if decode.get("fp16", True) and model.device.type == "cpu":
-        decode["fp16"] = False  # whisper does the same, with a warning
-    dtype = torch.float16 if decode.get("fp16", True) else torch.float32
-
+    time_map = None
+    if opts.vad is not None:
+        chunks = vad_filter_.speech_chunks(waveform, opts.vad)
+        waveform, time_map = vad_filter_.collect(waveform, chunks), vad_filter_.TimeMap(chunks)
     with torch.no_grad():
-        return _run(model, waveform, policy, sampling, decode, dtype, verbose, condition_on_previous_text,
-                    initial_prompt, word_timestamps, prepend_punctuations, append_punctuations)
+        return _Transcription(model, waveform, opts, time_map).run()
 
 
-def _run(model, waveform, policy, sampling, decode, dtype, verbose, condition_on_previous_text,
-         initial_prompt, word_timestamps, prepend_punctuations, append_punctuations) -> Transcript:
-    mel = log_mel_spectrogram(torch.from_numpy(waveform), model.dims.n_mels, padding=N_SAMPLES)
-    content_frames = mel.shape[-1] - N_FRAMES
-    first_window: EncodedWindow | None = None
+# --------------------------------------------------------------------------- the window loop
+@dataclass
+class _Window:
+    """Where one decode looks: mel frames [seek, seek + size) of the audio, the index-th window."""
 
-    def encode(seek: int) -> tuple[EncodedWindow, torch.Tensor, int]:
-        size = min(N_FRAMES, content_frames - seek)
-        segment = pad_or_trim(mel[:, seek:seek + size], N_FRAMES).to(model.device).to(dtype)
-        return EncodedWindow.encode(model, segment), segment, size
+    index: int
+    seek: int
+    size: int
 
-    if decode.get("language") is None:
-        if model.is_multilingual and content_frames > 0:
-            first_window = encode(0)
-            _, probs = model.detect_language(first_window[0].features)
-            decode["language"] = max(probs[0], key=probs[0].get)
+    @property
+    def time_offset(self) -> float:
+        return float(self.seek * HOP_LENGTH / SAMPLE_RATE)
+
+    @property
+    def end_time(self) -> float:  # whisper's window_end_time: a full 30 s after the start
+        return float((self.seek + N_FRAMES) * HOP_LENGTH / SAMPLE_RATE)
+
+    @property
+    def duration(self) -> float:
+        return self.size * HOP_LENGTH / SAMPLE_RATE
+
+
+class _Transcription:
+    """One audio through the window loop; the state whisper keeps in closures lives here."""
+
+    def __init__(self, model: Whisper, waveform: np.ndarray, options: TranscribeOptions,
+                 time_map: vad_filter_.TimeMap | None = None):
+        self.model, self.waveform, self.options, self.time_map = model, waveform, options, time_map
+        self.decode = dict(options.decode)
+        self.dtype = torch.float16 if self.decode["fp16"] else torch.float32
+        self.mel = log_mel_spectrogram(torch.from_numpy(waveform), model.dims.n_mels, padding=N_SAMPLES)
+        self.content_frames = self.mel.shape[-1] - N_FRAMES
+        self.input_stride = N_FRAMES // model.dims.n_audio_ctx
+        self.time_precision = self.input_stride * HOP_LENGTH / SAMPLE_RATE
+        self.first: tuple[int, int, EncodedWindow] | None = None  # a window encoded for language detection
+        self.language, self.language_probability = self._detect_language()
+        self.tokenizer = get_tokenizer(model.is_multilingual, num_languages=model.num_languages,
+                                       language=self.language, task=self.decode.get("task", "transcribe"))
+        prompt = options.initial_prompt
+        self.initial_prompt_tokens = self.tokenizer.encode(" " + prompt.strip()) if prompt else []
+        self.all_tokens: list[int] = list(self.initial_prompt_tokens)
+        self.prompt_reset_since = 0
+        self.segments: list[Segment] = []
+        self.skipped: list[SkippedWindow] = []
+        self.last_speech_timestamp = 0.0
+
+    # ---- steps
+    def _encode(self, seek: int, size: int) -> tuple[EncodedWindow, torch.Tensor]:
+        mel = pad_or_trim(self.mel[:, seek:seek + size], N_FRAMES).to(self.model.device).to(self.dtype)
+        if self.first is not None and self.first[:2] == (seek, size):
+            return self.first[2], mel
+        return EncodedWindow.encode(self.model, mel), mel
+
+    def _detect_language(self) -> tuple[str, float | None]:
+        """As whisper: on the first 30 s of the padded mel (so the same input, the same answer)."""
+        if self.decode.get("language") is not None:
+            return self.decode["language"], None
+        if not self.model.is_multilingual or self.content_frames <= 0:
+            self.decode["language"] = "en"
+            return "en", None
+        mel = pad_or_trim(self.mel, N_FRAMES).to(self.model.device).to(self.dtype)
+        window = EncodedWindow.encode(self.model, mel)
+        if self.content_frames >= N_FRAMES:  # the first full window is the same input: encode it once
+            self.first = (0, N_FRAMES, window)
+        _, probs = self.model.detect_language(window.features)
+        language = max(probs[0], key=probs[0].get)
+        self.decode["language"] = language
+        if self.options.verbose is not None:
+            print(f"Detected language: {LANGUAGES[language].title()} ({probs[0][language]:.2f})", file=sys.stderr)
+        return language, float(probs[0][language])
+
+    def _prompt(self) -> list[int]:
+        """The previous text as context (whisper's rules, including carry_initial_prompt)."""
+        if not self.options.carry_initial_prompt:
+            return self.all_tokens[self.prompt_reset_since:]
+        remaining = self.model.dims.n_text_ctx // 2 - 1 - len(self.initial_prompt_tokens)
+        ignored = max(len(self.initial_prompt_tokens), self.prompt_reset_since)
+        return self.initial_prompt_tokens + self.all_tokens[ignored:][-remaining:]
+
+    def _cut(self, kept: Attempt, attempts: list[Attempt], w: _Window) -> tuple[list[Segment], int, bool]:
+        """Cut the kept tokens into segments at consecutive timestamp pairs and find the next seek
+        (whisper's rules: the window end, or the last complete timestamp)."""
+        tokenizer, begin = self.tokenizer, self.tokenizer.timestamp_begin
+        tokens = torch.tensor(kept.tokens, dtype=torch.long)
+        ts = tokens.ge(begin)
+        single_ending = ts[-2:].tolist() == [False, True]
+        consecutive = (torch.where(ts[:-1] & ts[1:])[0] + 1).tolist()
+
+        def make(start: float, end: float, toks: torch.Tensor) -> Segment:
+            toks = toks.tolist()
+            return Segment(start=start, end=end, text=tokenizer.decode([t for t in toks if t < tokenizer.eot]),
+                           temperature=kept.temperature, attempts=attempts, tokens=toks,
+                           avg_logprob=kept.avg_logprob, compression_ratio=kept.compression_ratio,
+                           no_speech_prob=kept.no_speech_prob, window=w.index)
+
+        out: list[Segment] = []
+        if consecutive:
+            last = 0
+            for cut in consecutive + ([len(tokens)] if single_ending else []):
+                part = tokens[last:cut]
+                start = (part[0].item() - begin) * self.time_precision
+                end = (part[-1].item() - begin) * self.time_precision
+                out.append(make(w.time_offset + start, w.time_offset + end, part))
+                last = cut
+            seek = w.seek + (w.size if single_ending else (tokens[last - 1].item() - begin) * self.input_stride)
         else:
-            decode["language"] = "en"
-    language, task = decode["language"], decode.get("task", "transcribe")
-    tokenizer = get_tokenizer(model.is_multilingual, num_languages=model.num_languages,
-                              language=language, task=task)
+            duration = w.duration
+            stamps = tokens[ts.nonzero().flatten()]
+            if len(stamps) > 0 and stamps[-1].item() != begin:
+                duration = (stamps[-1].item() - begin) * self.time_precision
+            out.append(make(w.time_offset, w.time_offset + duration, tokens))
+            seek = w.seek + w.size
+        return out, seek, single_ending
 
-    input_stride = N_FRAMES // model.dims.n_audio_ctx
-    time_precision = input_stride * HOP_LENGTH / SAMPLE_RATE
-    all_tokens: list[int] = []
-    prompt_tokens = tokenizer.encode(" " + initial_prompt.strip()) if initial_prompt else []
-    all_tokens.extend(prompt_tokens)
-    prompt_reset_since = 0
-    segments: list[Segment] = []
-    last_speech_timestamp = 0.0
-    seek = 0
+    def _add_words(self, current: list[Segment], window: EncodedWindow, mel: torch.Tensor, w: _Window) -> None:
+        dicts = [{"seek": w.seek, "start": s.start, "end": s.end, "tokens": s.tokens, "text": s.text}
+                 for s in current]
+        add_word_timestamps(segments=dicts, model=_FeaturesModel(self.model, window), tokenizer=self.tokenizer,
+                            mel=mel, num_frames=w.size, prepend_punctuations=self.options.prepend_punctuations,
+                            append_punctuations=self.options.append_punctuations,
+                            last_speech_timestamp=self.last_speech_timestamp)
+        for s, d in zip(current, dicts):
+            s.start, s.end, s.words = d["start"], d["end"], d.get("words", [])
 
-    # a progress bar (verbose=False, as in whisper) only when there is more than one window
-    show_bar = verbose is False and content_frames > N_FRAMES
-    with tqdm.tqdm(total=content_frames, unit="frames", disable=not show_bar) as pbar:
-        while seek < content_frames:
-            previous_seek = seek
-            time_offset = float(seek * HOP_LENGTH / SAMPLE_RATE)
-            size = min(N_FRAMES, content_frames - seek)
-            if _is_digital_silence(waveform, seek, size):
-                # whisper hallucinates on pure silence ("You"); there is nothing to transcribe
-                seek += size
-                pbar.update(min(content_frames, seek) - previous_seek)
+    def _skip_hallucinations(self, current: list[Segment], w: _Window, seek: int,
+                             single_ending: bool) -> tuple[int, bool]:
+        """whisper's hallucination_silence_threshold: skip silence before likely hallucinations.
+        Returns (seek, drop the whole window)."""
+        threshold = self.options.hallucination_silence_threshold
+        dicts = [{"start": s.start, "end": s.end, "words": s.words or []} for s in current]
+        if not single_ending:
+            last_word_end = get_end(dicts)
+            if last_word_end is not None and last_word_end > w.time_offset:
+                remaining = w.end_time - last_word_end
+                seek = round(last_word_end * FRAMES_PER_SECOND) if remaining > threshold else w.seek + w.size
+        first = next((s for s in current if s.words), None)
+        if first is not None and _is_anomaly(first):
+            gap = first.start - w.time_offset
+            if gap > threshold:
+                return w.seek + round(gap * FRAMES_PER_SECOND), True
+        last_end = self.last_speech_timestamp
+        content_duration = float(self.content_frames * HOP_LENGTH / SAMPLE_RATE)
+        for i, segment in enumerate(current):
+            if not segment.words:
                 continue
-            window, mel_segment, size = first_window if (first_window and seek == 0) else encode(seek)
-            decode["prompt"] = all_tokens[prompt_reset_since:]
-            kept, attempts = decode_window(model, window, policy, decode, sampling, seek)
+            if _is_anomaly(segment):
+                following = next((s for s in current[i + 1:] if s.words), None)
+                next_start = following.words[0]["start"] if following is not None else w.time_offset + w.duration
+                silence_before = (segment.start - last_end > threshold or segment.start < threshold
+                                  or segment.start - w.time_offset < 2.0)
+                silence_after = (next_start - segment.end > threshold or _is_anomaly(following)
+                                 or w.end_time - segment.end < 2.0)
+                if silence_before and silence_after:
+                    seek = round(max(w.time_offset + 1, segment.start) * FRAMES_PER_SECOND)
+                    if content_duration - segment.end < threshold:
+                        seek = self.content_frames
+                    del current[i:]
+                    break
+            last_end = segment.end
+        return seek, False
 
-            if should_skip_as_silence(kept, policy):
-                seek += size
-                pbar.update(min(content_frames, seek) - previous_seek)
-                continue
+    def _emit(self, current: list[Segment], kept: Attempt) -> None:
+        """Record the window's segments (times mapped back through the VAD) and update the prompt."""
+        for s in current:  # an instantaneous or empty segment carries no text
+            if s.start == s.end or s.text.strip() == "":
+                s.text, s.tokens, s.words = "", [], ([] if s.words is not None else None)
+        if self.time_map is not None:
+            for s in current:
+                s.start, s.end = self.time_map(s.start), self.time_map(s.end, is_end=True)
+                for word in s.words or []:
+                    word["start"], word["end"] = self.time_map(word["start"]), self.time_map(word["end"], is_end=True)
+        if self.options.verbose:
+            for s in current:
+                print(f"[{s.start:8.2f} --> {s.end:8.2f}] (T={s.temperature:g}) {s.text}", file=sys.stderr)
+        self.segments.extend(current)
+        self.all_tokens.extend(t for s in current for t in s.tokens)
+        if not self.options.condition_on_previous_text or should_reset_prompt(kept.temperature, self.options.policy):
+            self.prompt_reset_since = len(self.all_tokens)
 
-            current, seek = _split(kept, attempts, tokenizer, seek, size, time_offset, time_precision,
-                                   input_stride)
-            if word_timestamps and current:
-                dicts = [{"seek": previous_seek, "start": s.start, "end": s.end, "tokens": s.tokens, "text": s.text}
-                         for s in current]
-                add_word_timestamps(segments=dicts, model=_FeaturesModel(model, window), tokenizer=tokenizer,
-                                    mel=mel_segment, num_frames=size, prepend_punctuations=prepend_punctuations,
-                                    append_punctuations=append_punctuations,
-                                    last_speech_timestamp=last_speech_timestamp)
-                for s, d in zip(current, dicts):
-                    s.start, s.end, s.words = d["start"], d["end"], d.get("words", [])
-                if not _single_timestamp_ending(kept.tokens, tokenizer):
-                    last_word_end = get_end(dicts)
-                    if last_word_end is not None and last_word_end > time_offset:
-                        seek = round(last_word_end * FRAMES_PER_SECOND)
+    def _skip(self, w: _Window, reason: str, attempts: list[Attempt]) -> None:
+        start, end = w.time_offset, w.time_offset + w.duration
+        if self.time_map is not None:
+            start, end = self.time_map(start), self.time_map(end, is_end=True)
+        self.skipped.append(SkippedWindow(window=w.index, start=start, end=end, reason=reason, attempts=attempts))
+
+    def _window(self, w: _Window) -> int:
+        """Decode one window and record what it gave; return the next seek."""
+        if _is_digital_silence(self.waveform, w.seek, w.size):
+            # whisper hallucinates on pure silence ("You"); there is nothing to transcribe
+            self._skip(w, "digital silence: peak below -80 dBFS, not decoded", [])
+            return w.seek + w.size
+        window, mel = self._encode(w.seek, w.size)
+        self.decode["prompt"] = self._prompt()
+        o = self.options
+        kept, attempts = decode_window(self.model, window, o.policy, self.decode, o.sampling, w.seek)
+        if should_skip_as_silence(kept, o.policy):
+            self._skip(w, f"no speech: no-speech prob {kept.no_speech_prob:.2f} > {o.policy.no_speech_threshold:g} "
+                          f"and avg logprob {kept.avg_logprob:.2f} not above {o.policy.logprob_threshold}", attempts)
+            return w.seek + w.size
+        current, seek, single_ending = self._cut(kept, attempts, w)
+        if o.word_timestamps:
+            self._add_words(current, window, mel, w)
+            dicts = [{"end": s.end, "words": s.words or []} for s in current]
+            if not single_ending:
                 last_word_end = get_end(dicts)
-                if last_word_end is not None:
-                    last_speech_timestamp = last_word_end
+                if last_word_end is not None and last_word_end > w.time_offset:
+                    seek = round(last_word_end * FRAMES_PER_SECOND)
+            if o.hallucination_silence_threshold is not None:
+                seek, drop = self._skip_hallucinations(current, w, seek, single_ending)
+                if drop:
+                    self._skip(w, "hallucination: an anomalous first segment after silence "
+                                  f"> {o.hallucination_silence_threshold:g} s", attempts)
+                    return seek
+            last_word_end = get_end([{"end": s.end, "words": s.words or []} for s in current])
+            if last_word_end is not None:
+                self.last_speech_timestamp = last_word_end
+        self._emit(current, kept)
+        return seek
 
-            for s in current:  # an instantaneous or empty segment carries no text
-                if s.start == s.end or s.text.strip() == "":
-                    s.text, s.tokens, s.words = "", [], ([] if s.words is not None else None)
-            if verbose:
-                for s in current:
-                    print(f"[{s.start:8.2f} --> {s.end:8.2f}] (T={s.temperature:g}) {s.text}", file=sys.stderr)
-            segments.extend(current)
-            all_tokens.extend(t for s in current for t in s.tokens)
-            if not condition_on_previous_text or should_reset_prompt(kept.temperature, policy):
-                prompt_reset_since = len(all_tokens)
-            pbar.update(min(content_frames, seek) - previous_seek)
+    def run(self) -> Transcript:
+        clips = _seek_clips(self.options.clip_timestamps, self.content_frames)
+        show_bar = self.options.verbose is False and self.content_frames > N_FRAMES
+        index = 0
+        with tqdm.tqdm(total=self.content_frames, unit="frames", disable=not show_bar) as pbar:
+            for clip_start, clip_end in clips:
+                seek = clip_start
+                while seek < clip_end:
+                    w = _Window(index, seek, min(N_FRAMES, self.content_frames - seek, clip_end - seek))
+                    seek = self._window(w)
+                    index += 1
+                    pbar.update(max(0, min(self.content_frames, seek) - w.seek))
+        text = self.tokenizer.decode(self.all_tokens[len(self.initial_prompt_tokens):])
+        return Transcript(text=text, segments=self.segments, language=self.language,
+                          seed=self.options.sampling.seed, language_probability=self.language_probability,
+                          skipped=self.skipped)
 
-    text = tokenizer.decode(all_tokens[len(prompt_tokens):])
-    return Transcript(text=text, segments=segments, language=language, seed=sampling.seed)
+
+def _seek_clips(clip_timestamps: tuple[float, ...], content_frames: int) -> list[tuple[int, int]]:
+    """whisper's (start, end) frame pairs; an odd list ends at the audio's end (clamped to it)."""
+    points = [round(t * FRAMES_PER_SECOND) for t in clip_timestamps] or [0]
+    if len(points) % 2 == 1:
+        points.append(content_frames)
+    return [(start, min(end, content_frames)) for start, end in zip(points[::2], points[1::2])]
+
+
+def _word_anomaly(word: dict) -> float:
+    """whisper's score for a word that is too improbable, too short or too long."""
+    probability, duration = word.get("probability", 0.0), word["end"] - word["start"]
+    score = 1.0 if probability < 0.15 else 0.0
+    if duration < 0.133:
+        score += (0.133 - duration) * 15
+    if duration > 2.0:
+        score += duration - 2.0
+    return score
+
+
+def _is_anomaly(segment: Segment | None) -> bool:
+    if segment is None or not segment.words:
+        return False
+    words = [w for w in segment.words if w["word"] not in _PUNCTUATION][:8]
+    score = sum(_word_anomaly(w) for w in words)
+    return score >= 3 or score + 0.01 >= len(words)
 
 
 def _is_digital_silence(waveform: np.ndarray, seek: int, size: int) -> bool:
     part = waveform[seek * HOP_LENGTH:(seek + size) * HOP_LENGTH]
     return part.size == 0 or float(np.abs(part).max()) < SILENCE_FLOOR
-
-
-def _single_timestamp_ending(tokens: list[int], tokenizer) -> bool:
-    flags = [t >= tokenizer.timestamp_begin for t in tokens[-2:]]
-    return flags == [False, True]
-
-
-def _split(kept: Attempt, attempts: list[Attempt], tokenizer, seek: int, size: int, time_offset: float,
-           time_precision: float, input_stride: int) -> tuple[list[Segment], int]:
-    """Cut the kept tokens into segments at consecutive timestamp pairs, and advance `seek`
-    (whisper's rules: to the window end, or to the last complete timestamp)."""
-    tokens = torch.tensor(kept.tokens, dtype=torch.long)
-    ts = tokens.ge(tokenizer.timestamp_begin)
-    single_ending = ts[-2:].tolist() == [False, True]
-    consecutive = (torch.where(ts[:-1] & ts[1:])[0] + 1).tolist()
-
-    def make(start: float, end: float, toks: torch.Tensor) -> Segment:
-        toks = toks.tolist()
-        text = tokenizer.decode([t for t in toks if t < tokenizer.eot])
-        return Segment(start=start, end=end, text=text, temperature=kept.temperature, attempts=attempts,
-                       tokens=toks, avg_logprob=kept.avg_logprob, compression_ratio=kept.compression_ratio,
-                       no_speech_prob=kept.no_speech_prob)
-
-    out: list[Segment] = []
-    if consecutive:
-        slices = consecutive + ([len(tokens)] if single_ending else [])
-        last = 0
-        for cut in slices:
-            part = tokens[last:cut]
-            start = (part[0].item() - tokenizer.timestamp_begin) * time_precision
-            end = (part[-1].item() - tokenizer.timestamp_begin) * time_precision
-            out.append(make(time_offset + start, time_offset + end, part))
-            last = cut
-        if single_ending:
-            seek += size
-        else:
-            seek += (tokens[last - 1].item() - tokenizer.timestamp_begin) * input_stride
-    else:
-        duration = size * HOP_LENGTH / SAMPLE_RATE
-        stamps = tokens[ts.nonzero().flatten()]
-        if len(stamps) > 0 and stamps[-1].item() != tokenizer.timestamp_begin:
-            duration = (stamps[-1].item() - tokenizer.timestamp_begin) * time_precision
-        out.append(make(time_offset, time_offset + duration, tokens))
-        seek += size
-    return out, seek

