@@ -141,9 +141,12 @@ def forward_algorithm(log_emit: torch.Tensor, logits: torch.Tensor, n_frames: to
     return _ForwardBackward.apply(log_emit, F.logsigmoid(-logits), F.logsigmoid(logits), n_frames, n_states)
 
 
+DEFAULT_TEMPERATURE = 0.667  # the OverFlow paper's listening-test value; tts_temp voices' default
+
+
 @dataclass
 class SampleOptions:
-    temperature: float = 0.667
+    temperature: float = DEFAULT_TEMPERATURE
     duration: str = "threshold"          # "threshold" (deterministic) or "sample"
     duration_threshold: float = 0.55
     speaking_rate: float = 1.0
