@@ -200,15 +200,23 @@ class NeuralHMM(nn.Module):
             out.append(h)
         return torch.stack(out, dim=1)
 
-    def log_likelihood(self, states, n_states, frames, n_frames) -> torch.Tensor:
-        """Exact log p(frames | states) by the forward algorithm shared with tts_temp's own HMM."""
+    def log_likelihood(self, states, n_states, frames, n_frames, chunk: int = 64) -> torch.Tensor:
+        """Exact log p(frames | states) by the forward algorithm shared with tts_temp's own HMM.
+
+        The output net sees every (frame, state) pair; frames go through it `chunk` at a time so
+        the (B, frames, states, hidden) activations stay small.
+        """
         mem = self.memory(frames)                                            # (B, T, M)
-        n_t, n_n = frames.shape[1], states.shape[1]
-        mean, std, logit = self.output_net(mem[:, :, None].expand(-1, -1, n_n, -1),
-                                           states[:, None].expand(-1, n_t, -1, -1))  # (B, T, N, C)
-        x = frames[:, :, None]
-        log_emit = (-((x - mean) ** 2) / (2 * std ** 2) - std.log() - 0.5 * math.log(2 * math.pi)).sum(-1)
-        return forward_algorithm(log_emit, logit, n_frames, n_states)
+        n_n = states.shape[1]
+        log_emit, logits = [], []
+        for t0 in range(0, frames.shape[1], chunk):
+            m = mem[:, t0:t0 + chunk]
+            mean, std, logit = self.output_net(m[:, :, None].expand(-1, -1, n_n, -1),
+                                               states[:, None].expand(-1, m.shape[1], -1, -1))  # (B, t, N, C)
+            x = frames[:, t0:t0 + chunk, None]
+            log_emit.append((-((x - mean) ** 2) / (2 * std ** 2) - std.log() - 0.5 * math.log(2 * math.pi)).sum(-1))
+            logits.append(logit)
+        return forward_algorithm(torch.cat(log_emit, 1), torch.cat(logits, 1), n_frames, n_states)
 
     def sample(self, states, n_states, opts: SampleOptions, temperatures: torch.Tensor,
                generators: Sequence[torch.Generator | None]) -> tuple[torch.Tensor, torch.Tensor]:
