@@ -32,6 +32,15 @@ TEXT = "The birch canoe slid on the smooth planks."
 T0_SENTENCES = [TEXT, "In 1984 the 21st runner paid $5.20, didn't he?", "Glue it (now): 7:05 pm & later!"]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Small models on a shared 2-core machine: two intra-op threads mostly wait for each other."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def coqui():
     """coqui-tts's modules, imported once.
@@ -125,7 +134,8 @@ def _reference_t0(model, ids):
     return out["model_outputs"][0, : int(out["model_outputs_len"][0])].T
 
 
-def _check_model(coqui, model, folder, sentences=(TEXT,)):
+def _check_model(coqui, model, folder, sentences=(TEXT,), ll_texts=("Glue the sheet to the dark blue background.",
+                                                                     "Hi there.")):
     from tts_temp.tts import acoustic, load_voice
 
     voice = load_voice(folder)
@@ -138,8 +148,7 @@ def _check_model(coqui, model, folder, sentences=(TEXT,)):
         assert torch.allclose(got, ref, rtol=1e-4, atol=1e-4 * float(ref.abs().max())), (got - ref).abs().max()
     # log-likelihood of a mel given text; a batch of two, longest first (Coqui packs sorted)
     g = torch.Generator().manual_seed(1)
-    texts = ["Glue the sheet to the dark blue background.", "Hi there."]
-    id_lists = [_coqui_ids(model, t) for t in texts]
+    id_lists = [_coqui_ids(model, t) for t in ll_texts]
     spp = model.config.state_per_phone
     n_frames = [3 * spp * len(id_lists[0]) + 1, 2 * spp * len(id_lists[1]) + 8]  # enough frames for every state
     ids = torch.zeros(2, len(id_lists[0]), dtype=torch.long)
@@ -158,7 +167,7 @@ def test_default_overflow_config_matches_coqui(coqui, tmp_path):
     """The default OverflowConfig (28.4 M parameters, graphemes, no cleaner)."""
     model = _build_tts(coqui, coqui.OverflowConfig(), tmp_path / "default", seed=0)
     assert sum(p.numel() for p in model.parameters()) > 28_000_000
-    voice = _check_model(coqui, model, tmp_path / "default", ["The birch canoe slid on the smooth planks."])
+    voice = _check_model(coqui, model, tmp_path / "default", [TEXT], ll_texts=("Glue the sheet.", "Hi there."))
     assert voice.default_temperature == pytest.approx(0.334) and voice.duration_threshold == pytest.approx(0.55)
 
 
