@@ -33,7 +33,8 @@ class TtsSweepConfig:
     sentences: Path | list[str] | None = None   # a file (one per line), a list, or None = Harvard 701-720
     temperatures: list[float] = field(default_factory=lambda: list(DEFAULT_TEMPERATURES))
     seeds: int = DEFAULT_SEEDS
-    voice: Path | None = None              # None = the shipped voice
+    voice: Path | None = None              # None = the shipped voice; a folder = a Coqui OverFlow model
+    vocoder: Path | None = None            # a Coqui HiFi-GAN folder; None = Griffin-Lim
     asr_model: str = "tiny.en"
     max_seconds: float = 20.0
 
@@ -41,7 +42,7 @@ class TtsSweepConfig:
         """Check the arguments and return the sentences."""
         self.temperatures = check_temperatures(self.temperatures)
         check_seeds(self.seeds)
-        if self.voice is not None and not Path(self.voice).is_file():
+        if self.voice is not None and not Path(self.voice).exists():
             raise UserError(f"{self.voice}: no such voice checkpoint")
         if not (self.max_seconds > 0 and math.isfinite(self.max_seconds)):
             raise UserError(f"--max-seconds must be > 0, got {self.max_seconds}")
@@ -121,16 +122,17 @@ def run_tts_sweep(cfg: TtsSweepConfig, voice=None, asr_model=None, log=print) ->
     """Run (or resume) the sweep, then write summary.csv, the plots and report.html."""
     from tts_temp import audio as audio_io
     from tts_temp.compare import plots, report
-    from tts_temp.tts import SynthesisOptions, load_voice, synthesize_batch
+    from tts_temp.tts import SynthesisOptions, load_vocoder, load_voice, synthesize_batch
 
     sentences = cfg.validate()
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     check_run_settings(out, {"sweep": "tts", "voice": str(Path(cfg.voice).resolve()) if cfg.voice else "shipped",
                              "voice_sha256": _voice_digest(cfg.voice), "asr_model": cfg.asr_model,
-                             "max_seconds": cfg.max_seconds})
+                             "max_seconds": cfg.max_seconds, **({"vocoder": str(cfg.vocoder)} if cfg.vocoder else {})})
     results = ResultsFile(out / "results.jsonl")
     voice = voice if voice is not None else load_voice(cfg.voice)
+    vocoder = load_vocoder(cfg.vocoder) if cfg.vocoder is not None else None
     if asr_model is None:
         from tts_temp.asr import load_model
 
@@ -145,7 +147,8 @@ def run_tts_sweep(cfg: TtsSweepConfig, voice=None, asr_model=None, log=print) ->
             base = {"kind": "tts", "sentence": i, "text": text}
             if todo:
                 try:
-                    synth = synthesize_batch(voice, text, [t for t, _ in todo], [s for _, s in todo], options)
+                    synth = synthesize_batch(voice, text, [t for t, _ in todo], [s for _, s in todo], options,
+                                             vocoder)
                     error = None
                 except Exception as exc:  # one bad item must not stop the sweep
                     synth, error = None, f"{type(exc).__name__}: {exc}"

@@ -189,6 +189,12 @@ class NeuralHMM(nn.Module):
     def _go(self, bsz: int) -> torch.Tensor:
         return self.go_tokens.unsqueeze(0).expand(bsz, self.ar_order, self.channels)
 
+    def state_params(self, states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Emission mean, std and transition logit of each state at an empty memory (the first
+        frame's context): the text's part of the emission, for figures."""
+        memory = states.new_zeros(states.shape[:-1] + (self.memory_rnn.hidden_size,))
+        return self.output_net(memory, states)
+
     def memory(self, frames: torch.Tensor) -> torch.Tensor:
         """Teacher-forced LSTM memory for frames (B, T, C): memory[t] has seen frames before t."""
         bsz, n_t, _ = frames.shape
@@ -400,6 +406,15 @@ class CoquiOverflow(nn.Module):
     @property
     def n_symbols(self) -> int:
         return self.encoder.emb.num_embeddings
+
+    @property
+    def flow_active(self) -> bool:
+        return self.decoder is not None
+
+    @property
+    def hmm(self) -> NeuralHMM:
+        """tts_temp's own model calls its HMM `hmm`; code reading emissions works on both."""
+        return self.neural_hmm
 
     @property
     def squeeze(self) -> int:
