@@ -329,3 +329,13 @@ def test_compare_emission_figure_reads_a_coqui_voice(coqui, tmp_path):
     _build_tts(coqui, _small_config(coqui, use_phonemes=False, add_blank=False), tmp_path / "v", seed=8)
     e = emission_gaussian(load_voice(tmp_path / "v"), TEXT)
     assert e["std"] > 0 and e["space"] == "latent (flow input)"
+
+
+def test_acoustic_on_the_shipped_voice_is_the_synthesis_mel():
+    from tts_temp.tts import acoustic, load_voice, synthesize_batch
+
+    voice = load_voice()
+    mel = acoustic(voice, "Glue the sheet.", temperature=0.5, seed=4)
+    assert mel.shape[0] == 80
+    assert torch.equal(mel, synthesize_batch(voice, "Glue the sheet.", [0.5], [4]).mels[0])
+    assert torch.equal(acoustic(voice, "Glue the sheet.", seed=4), acoustic(voice, "Glue the sheet.", 0.667, seed=4))
