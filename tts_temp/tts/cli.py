@@ -83,8 +83,8 @@ def _variant_path(path: Path, t: float, seed: int | None, many: bool) -> Path:
 
 def run_synthesize(args) -> int:
     from tts_temp.audio import write_wav
-    from tts_temp.tts.synthesize import SynthesisOptions, synthesize_batch, user_temperature
     from tts_temp.tts import load_vocoder
+    from tts_temp.tts.synthesize import SynthesisOptions, synthesize_batch, user_temperature
     from tts_temp.tts.voice import load_voice
 
     jobs = _jobs(args)
