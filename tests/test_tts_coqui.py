@@ -305,6 +305,10 @@ def test_bad_coqui_folders_are_one_line_errors(coqui, tmp_path, capsys):
                missing / "model_file.pth")
     with pytest.raises(UserError, match="do not match"):
         load_voice(missing)
+    code = shutil.copytree(tmp_path / "ok", tmp_path / "code")
+    torch.save(dict(state, extra=shutil.copytree), code / "model_file.pth")  # a pickled function: refused
+    with pytest.raises(UserError, match="Unsupported global"):
+        load_voice(code)
     wrong = shutil.copytree(tmp_path / "ok", tmp_path / "wrong")
     (wrong / "config.json").write_text(json.dumps(dict(cfg, memory_rnn_dim=24)))
     with pytest.raises(UserError, match="do not match"):

@@ -132,7 +132,7 @@ def run_tts_sweep(cfg: TtsSweepConfig, voice=None, asr_model=None, log=print) ->
                              "max_seconds": cfg.max_seconds, **({"vocoder": str(cfg.vocoder)} if cfg.vocoder else {})})
     results = ResultsFile(out / "results.jsonl")
     voice = voice if voice is not None else load_voice(cfg.voice)
-    vocoder = load_vocoder(cfg.vocoder) if cfg.vocoder is not None else None
+    extra = {"vocoder": load_vocoder(cfg.vocoder)} if cfg.vocoder is not None else {}
     if asr_model is None:
         from tts_temp.asr import load_model
 
@@ -148,7 +148,7 @@ def run_tts_sweep(cfg: TtsSweepConfig, voice=None, asr_model=None, log=print) ->
             if todo:
                 try:
                     synth = synthesize_batch(voice, text, [t for t, _ in todo], [s for _, s in todo], options,
-                                             vocoder)
+                                             **extra)
                     error = None
                 except Exception as exc:  # one bad item must not stop the sweep
                     synth, error = None, f"{type(exc).__name__}: {exc}"

@@ -70,8 +70,9 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a damaged or code-carrying file
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"{path}: cannot read Coqui checkpoint ({first[:160]})") from None
+        lines = [l.strip() for l in str(exc).splitlines() if l.strip()] or [type(exc).__name__]
+        why = next((l for l in lines if "Unsupported global" in l), lines[0])  # names a refused type
+        raise UserError(f"{path}: cannot read Coqui checkpoint ({why[:200]})") from None
     state = ckpt.get("model") if isinstance(ckpt, dict) else None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise UserError(f"{path}: no state dict under 'model' (not a Coqui checkpoint)")
