@@ -57,7 +57,8 @@ def main() -> int:
     rtf_ac, rtf_voc = sum(one_ac) / secs, sum(one_voc) / secs
     batch_ratio = statistics.median(f / o for f, o in zip(four_total, one_total))
     ac_ratio = statistics.median(f / o for f, o in zip(four_ac, one_ac))
-    print(f"voice: {voice.meta.get('step') or voice.meta.get('weights')}, {len(texts)} held-out sentences x {args.repeats}, "
+    which = f"step {voice.meta['step']}" if voice.meta.get("step") is not None else voice.meta.get("weights")
+    print(f"voice: {which}, {len(texts)} held-out sentences x {args.repeats}, "
           f"{secs / args.repeats:.1f} s of audio per pass, {args.threads} threads")
     print("| measure | value | target |")
     print("|---|---|---|")

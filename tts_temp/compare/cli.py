@@ -89,7 +89,8 @@ def run_compare_tts(args) -> int:
     from tts_temp.compare.tts import TtsSweepConfig, run_tts_sweep
 
     cfg = TtsSweepConfig(out_dir=args.out, sentences=args.sentences, temperatures=args.temperatures,
-                         seeds=args.seeds, voice=args.voice, vocoder=args.vocoder, asr_model=args.asr_model, max_seconds=args.max_seconds)
+                         seeds=args.seeds, voice=args.voice, vocoder=args.vocoder, asr_model=args.asr_model,
+                         max_seconds=args.max_seconds)
     result = run_tts_sweep(cfg, log=_warn)
     print_table(result.summary, ["temperature", "items", "errors", "duration_mean", "f0_mean", "f0_std_mean",
                                  "cer_mean", "seed_distance_db"])

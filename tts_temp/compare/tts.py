@@ -129,7 +129,8 @@ def run_tts_sweep(cfg: TtsSweepConfig, voice=None, asr_model=None, log=print) ->
     out.mkdir(parents=True, exist_ok=True)
     check_run_settings(out, {"sweep": "tts", "voice": str(Path(cfg.voice).resolve()) if cfg.voice else "shipped",
                              "voice_sha256": _voice_digest(cfg.voice), "asr_model": cfg.asr_model,
-                             "max_seconds": cfg.max_seconds, **({"vocoder": str(cfg.vocoder)} if cfg.vocoder else {})})
+                             "max_seconds": cfg.max_seconds,
+                             **({"vocoder": str(Path(cfg.vocoder).resolve())} if cfg.vocoder else {})})
     results = ResultsFile(out / "results.jsonl")
     voice = voice if voice is not None else load_voice(cfg.voice)
     extra = {"vocoder": load_vocoder(cfg.vocoder)} if cfg.vocoder is not None else {}

@@ -126,7 +126,8 @@ def load_vocoder(path: str | os.PathLike) -> CoquiHifigan:
     """A Coqui `hifigan` vocoder folder (config.json + model file) -> its generator."""
     config_path, weights_path = locate(path)
     cfg = read_config(config_path)
-    if str(cfg.get("model", "")).lower() != "hifigan" or cfg.get("generator_model", "hifigan_generator") != "hifigan_generator":
+    generator = cfg.get("generator_model", "hifigan_generator")
+    if str(cfg.get("model", "")).lower() != "hifigan" or generator != "hifigan_generator":
         raise UserError(f"{config_path}: model {cfg.get('model')!r} is not a Coqui HiFi-GAN vocoder")
     audio = CoquiAudio.from_config(cfg, config_path)
     params = dict(cfg.get("generator_model_params") or {})

@@ -10,6 +10,7 @@ loops over the batch and draws from the global generator.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -293,7 +294,8 @@ class WN(nn.Module):
         self.res_skip_layers = nn.ModuleList()
         for i in range(n_layers):
             dil = dilation_rate ** i
-            self.in_layers.append(nn.Conv1d(hidden, 2 * hidden, kernel, dilation=dil, padding=(kernel * dil - dil) // 2))
+            pad = (kernel * dil - dil) // 2
+            self.in_layers.append(nn.Conv1d(hidden, 2 * hidden, kernel, dilation=dil, padding=pad))
             self.res_skip_layers.append(nn.Conv1d(hidden, 2 * hidden if i < n_layers - 1 else hidden, 1))
 
     def forward(self, x, mask):
@@ -389,7 +391,7 @@ class CoquiOverflow(nn.Module):
         state = fold_weight_norm(state)
         if "encoder.emb.weight" not in state:
             raise UserError("weights: no encoder.emb.weight (not an OverFlow checkpoint)")
-        n_convs = len([k for k in state if k.startswith("encoder.convolutions.") and k.endswith("convolution1d.weight")])
+        n_convs = len([k for k in state if re.fullmatch(r"encoder\.convolutions\.\d+\.convolution1d\.weight", k)])
         model = cls(s, state["encoder.emb.weight"].shape[0], n_convs)
         try:
             model.load_state_dict(state, strict=True)
