@@ -321,7 +321,7 @@ def test_bad_coqui_folders_are_one_line_errors(coqui, tmp_path, capsys):
     code = main(["synthesize", "Call me now.", "--voice", str(tmp_path / "ok"), "--vocoder", str(tmp_path / "ok"),
                  "--out", str(out)])
     assert code == 2 and not out.exists() and len(capsys.readouterr().err.strip().splitlines()) == 1
-    code = main(["synthesize", "Call me now.", "--voice", str(tmp_path / "ok"), "--out", str(out),
+    code = main(["synthesize", "Call me now.", "--voice", str(tmp_path / "ok" / "model_file.pth"), "--out", str(out),
                  "--temperature", "0", "--seed", "1"])
     assert code == 0 and out.exists()
 

@@ -25,9 +25,11 @@ _CHECKPOINT_RE = re.compile(r"checkpoint_(\d+)\.pth$")
 
 
 def is_coqui_folder(path: str | os.PathLike) -> bool:
-    """A Coqui model is given as its folder or its config.json; a tts_temp voice is one .pt file."""
+    """A Coqui model is given as its folder, its config.json or a weights file beside a config.json
+    (Coqui names them .pth / .pth.tar); a tts_temp voice is one self-contained .pt file."""
     p = Path(path)
-    return p.is_dir() or p.name == CONFIG_NAME
+    return (p.is_dir() or p.name == CONFIG_NAME
+            or (p.suffix in (".pth", ".tar") and (p.parent / CONFIG_NAME).is_file()))
 
 
 def locate(path: str | os.PathLike) -> tuple[Path, Path]:
