@@ -2,7 +2,10 @@
 """TTS speed on this machine: real-time factors of the acoustic model and the vocoder, and the
 cost of a batch of temperatures relative to one.
 
-    python scripts/bench_tts_speed.py [--voice PATH] [--sentences 10] [--repeats 3] [--threads 2]
+    python scripts/bench_tts_speed.py [--voice PATH] [--vocoder DIR] [--sentences 10] [--repeats 3] [--threads 2]
+
+--voice also takes a Coqui OverFlow folder and --vocoder a Coqui HiFi-GAN folder
+(scripts/make_random_coqui.py writes both at Coqui's default sizes, for timing only).
 
 RTF = seconds of compute / seconds of audio produced (lower is faster). Targets from issue 3:
 total RTF <= 0.2; 4 temperatures in one batch cost <= 2x one.
@@ -19,19 +22,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from tts_temp.tts import SynthesisOptions, load_voice, synthesize_batch  # noqa: E402
+from tts_temp.tts import SynthesisOptions, load_vocoder, load_voice, synthesize_batch  # noqa: E402
 from tts_temp.tts.corpus import harvard  # noqa: E402
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--voice", type=Path, default=None)
+    ap.add_argument("--vocoder", type=Path, default=None, help="Coqui HiFi-GAN folder (default: Griffin-Lim)")
     ap.add_argument("--sentences", type=int, default=10)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     voice = load_voice(args.voice)
+    vocoder = load_vocoder(args.vocoder) if args.vocoder else None
     texts = [u.text for u in harvard() if u.split == "test"][: args.sentences]
     opts = SynthesisOptions()
     synthesize_batch(voice, texts[0], [0.667], [0], opts)  # warm-up
@@ -39,25 +44,27 @@ def main() -> int:
     for _ in range(args.repeats):
         for text in texts:
             t0 = time.perf_counter()
-            out = synthesize_batch(voice, text, [0.667], [0], opts)
+            out = synthesize_batch(voice, text, [0.667], [0], opts, vocoder)
             one_total.append(time.perf_counter() - t0)
             one_ac.append(out.acoustic_seconds)
             one_voc.append(out.vocoder_seconds)
             audio.append(len(out.waveforms[0]) / out.sample_rate)
             t0 = time.perf_counter()
-            four = synthesize_batch(voice, text, [0.0, 0.334, 0.667, 1.0], [0, 0, 0, 0], opts)
+            four = synthesize_batch(voice, text, [0.0, 0.334, 0.667, 1.0], [0, 0, 0, 0], opts, vocoder)
             four_total.append(time.perf_counter() - t0)
             four_ac.append(four.acoustic_seconds)
     secs = sum(audio)
     rtf_ac, rtf_voc = sum(one_ac) / secs, sum(one_voc) / secs
     batch_ratio = statistics.median(f / o for f, o in zip(four_total, one_total))
     ac_ratio = statistics.median(f / o for f, o in zip(four_ac, one_ac))
-    print(f"voice: step {voice.meta.get('step')}, {len(texts)} held-out sentences x {args.repeats}, "
+    which = f"step {voice.meta['step']}" if voice.meta.get("step") is not None else voice.meta.get("weights")
+    print(f"voice: {which}, {len(texts)} held-out sentences x {args.repeats}, "
           f"{secs / args.repeats:.1f} s of audio per pass, {args.threads} threads")
     print("| measure | value | target |")
     print("|---|---|---|")
     print(f"| acoustic model RTF (T=0.667) | {rtf_ac:.3f} | |")
-    print(f"| vocoder RTF (Griffin-Lim, {opts.griffin_lim_iters} iterations) | {rtf_voc:.3f} | |")
+    name = "HiFi-GAN" if vocoder else f"Griffin-Lim, {opts.griffin_lim_iters} iterations"
+    print(f"| vocoder RTF ({name}) | {rtf_voc:.3f} | |")
     print(f"| total RTF | {rtf_ac + rtf_voc:.3f} | <= 0.2 |")
     print(f"| 4 temperatures in one batch / 1, acoustic model (median) | {ac_ratio:.2f}x | |")
     print(f"| 4 temperatures in one batch / 1, total (median) | {batch_ratio:.2f}x | <= 2x |")

@@ -132,3 +132,23 @@ def test_lstm_step_equals_nn_lstm():
     for t in range(5):
         h, state = hmm.lstm_step(x[:, t], state)
         assert torch.allclose(h, want[:, t], atol=1e-6)
+
+
+def test_prenet_dropout_at_inference_is_seeded_and_off_at_zero():
+    """Dropout draws from the item's generator (not torch's global one) and never acts at T=0."""
+    hmm, states, n = _hmm_and_states()
+    drop = SampleOptions(duration_threshold=0.5, max_frames=30, prenet_dropout=True)
+    plain = SampleOptions(duration_threshold=0.5, max_frames=30)
+
+    def run(opts, temps, seeds):
+        return hmm.sample(states.expand(len(temps), -1, -1), n.expand(len(temps)), opts, torch.tensor(temps),
+                          [torch.Generator().manual_seed(s) for s in seeds])
+
+    torch.manual_seed(1)
+    a, _ = run(drop, [0.0, 0.5, 0.5], [1, 2, 3])
+    torch.manual_seed(2)  # the global generator must not matter
+    b, _ = run(drop, [0.0, 0.5, 0.5], [1, 2, 3])
+    assert torch.equal(a, b)
+    c, _ = run(plain, [0.0, 0.5], [1, 2])
+    assert torch.equal(a[0], c[0])                       # T=0: no dropout, the mean path
+    assert not torch.equal(a[1, :c.shape[1]], c[1])      # T>0: dropout acts

@@ -57,7 +57,9 @@ def add_tts_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--temperatures", "--temperature", type=float, nargs="+", default=list(TTS_TEMPERATURES),
                    metavar="T", help=f"temperatures (default: {_listed(TTS_TEMPERATURES)})")
     p.add_argument("--seeds", type=int, default=TTS_SEEDS, help=f"seeds per temperature (default {TTS_SEEDS})")
-    p.add_argument("--voice", type=Path, default=None, help="voice checkpoint (default: the shipped voice)")
+    p.add_argument("--voice", type=Path, default=None,
+                   help="voice checkpoint or Coqui OverFlow folder (default: the shipped voice)")
+    p.add_argument("--vocoder", type=Path, default=None, help="Coqui HiFi-GAN folder (default: Griffin-Lim)")
     p.add_argument("--asr-model", default="tiny.en", help="Whisper model that transcribes the speech back")
     p.add_argument("--max-seconds", type=float, default=20.0, help="longest sentence to generate")
     p.add_argument("--out", type=Path, required=True, help="run folder (rerun with the same one to resume)")
@@ -107,8 +109,8 @@ def run_compare_tts(args) -> int:
     from tts_temp.compare.tts import TtsSweepConfig, run_tts_sweep
 
     cfg = TtsSweepConfig(out_dir=args.out, sentences=args.sentences, temperatures=args.temperatures,
-                         seeds=args.seeds, voice=args.voice, asr_model=args.asr_model, max_seconds=args.max_seconds,
-                         engine=engine_options(args))
+                         seeds=args.seeds, voice=args.voice, vocoder=args.vocoder, asr_model=args.asr_model,
+                         max_seconds=args.max_seconds, engine=engine_options(args))
     result = run_tts_sweep(cfg, log=_warn)
     print_table(result.summary, ["temperature", "items", "errors", "duration_mean", "f0_mean", "f0_std_mean",
                                  "cer_mean", "seed_distance_db"])

@@ -34,7 +34,8 @@ class TtsSweepConfig:
     sentences: Path | list[str] | None = None   # a file (one per line), a list, or None = Harvard 701-720
     temperatures: list[float] = field(default_factory=lambda: list(DEFAULT_TEMPERATURES))
     seeds: int = DEFAULT_SEEDS
-    voice: Path | None = None              # None = the shipped voice
+    voice: Path | None = None              # None = the shipped voice; a folder = a Coqui OverFlow model
+    vocoder: Path | None = None            # a Coqui HiFi-GAN folder; None = Griffin-Lim
     asr_model: str = "tiny.en"
     max_seconds: float = 20.0
     engine: EngineOptions = field(default_factory=EngineOptions)
@@ -44,7 +45,7 @@ class TtsSweepConfig:
         self.temperatures = check_temperatures(self.temperatures)
         check_seeds(self.seeds)
         self.engine.validate()
-        if self.voice is not None and not Path(self.voice).is_file():
+        if self.voice is not None and not Path(self.voice).exists():
             raise UserError(f"{self.voice}: no such voice checkpoint")
         if not (self.max_seconds > 0 and math.isfinite(self.max_seconds)):
             raise UserError(f"--max-seconds must be > 0, got {self.max_seconds}")
@@ -132,8 +133,8 @@ class TtsTask:
 class TtsRunner:
     """A worker's state: the voice and the recogniser, loaded once."""
 
-    def __init__(self, voice, asr_model):
-        self.voice, self.asr_model = voice, asr_model
+    def __init__(self, voice, asr_model, vocoder=None):
+        self.voice, self.asr_model, self.vocoder = voice, asr_model, vocoder
 
     def __call__(self, task: TtsTask) -> list[tuple[dict, np.ndarray | None, int]]:
         """Per pair: (numbers or {"error"}, waveform or None, sample rate). The driver writes the
@@ -142,7 +143,7 @@ class TtsRunner:
 
         try:
             synth = synthesize_batch(self.voice, task.text, [t for t, _ in task.pairs], [s for _, s in task.pairs],
-                                     SynthesisOptions(max_seconds=task.max_seconds))
+                                     SynthesisOptions(max_seconds=task.max_seconds), self.vocoder)
         except Exception as exc:  # one bad sentence must not stop the sweep
             return [({"error": f"{type(exc).__name__}: {exc}"}, None, 0)] * len(task.pairs)
         out = []
@@ -162,12 +163,14 @@ class TtsWorker:
     """Picklable recipe for a worker process: load the voice and the recogniser once."""
     voice: str | None
     asr_model: str
+    vocoder: str | None = None
 
     def __call__(self) -> TtsRunner:
         from tts_temp.asr import load_model
-        from tts_temp.tts import load_voice
+        from tts_temp.tts import load_vocoder, load_voice
 
-        return TtsRunner(load_voice(self.voice), load_model(self.asr_model))
+        vocoder = load_vocoder(self.vocoder) if self.vocoder is not None else None
+        return TtsRunner(load_voice(self.voice), load_model(self.asr_model), vocoder)
 
 
 def run_tts_sweep(cfg: TtsSweepConfig, voice=None, asr_model=None, log=print) -> TtsSweepResult:
@@ -183,7 +186,8 @@ def run_tts_sweep(cfg: TtsSweepConfig, voice=None, asr_model=None, log=print) ->
     out.mkdir(parents=True, exist_ok=True)
     check_run_settings(out, {"sweep": "tts", "voice": str(Path(cfg.voice).resolve()) if cfg.voice else "shipped",
                              "voice_sha256": _voice_digest(cfg.voice), "asr_model": cfg.asr_model,
-                             "max_seconds": cfg.max_seconds})
+                             "max_seconds": cfg.max_seconds,
+                             **({"vocoder": str(Path(cfg.vocoder).resolve())} if cfg.vocoder else {})})
     results = ResultsFile(out / "results.jsonl")
     preloaded = voice is not None or asr_model is not None
     if preloaded and cfg.engine.uses_ray:
@@ -200,9 +204,12 @@ def run_tts_sweep(cfg: TtsSweepConfig, voice=None, asr_model=None, log=print) ->
     if preloaded:
         def make_worker():
             from tts_temp.asr import load_model
-            return TtsRunner(voice, asr_model if asr_model is not None else load_model(cfg.asr_model))
+            from tts_temp.tts import load_vocoder
+            return TtsRunner(voice, asr_model if asr_model is not None else load_model(cfg.asr_model),
+                             load_vocoder(cfg.vocoder) if cfg.vocoder is not None else None)
     else:
-        make_worker = TtsWorker(None if cfg.voice is None else str(cfg.voice), cfg.asr_model)
+        make_worker = TtsWorker(None if cfg.voice is None else str(cfg.voice), cfg.asr_model,
+                                None if cfg.vocoder is None else str(cfg.vocoder))
     with progress(total=total, desc="synthesize", initial=total - sum(len(t.pairs) for t in tasks)) as bar:
         for n, outputs, error in run_tasks(make_worker, tasks, cfg.engine):
             task = tasks[n]

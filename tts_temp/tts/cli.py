@@ -17,14 +17,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--text-file", type=Path, help="one sentence per line -> OUT_DIR/0001.wav, 0002.wav, ...")
     p.add_argument("--out", type=Path, help="output wav (one text, one temperature and seed)")
     p.add_argument("--out-dir", type=Path, help="output folder (text files, or several temperatures/seeds)")
-    p.add_argument("--voice", type=Path, default=None, help="voice checkpoint (default: the shipped voice)")
-    p.add_argument("--temperature", type=float, nargs="+", default=[DEFAULT_TEMPERATURE],
-                   help=f"one or more temperatures (default {DEFAULT_TEMPERATURE:g}, the OverFlow paper's "
-                        "listening-test value)")
+    p.add_argument("--voice", type=Path, default=None,
+                   help="voice checkpoint, or a Coqui-TTS OverFlow folder (default: the shipped voice)")
+    p.add_argument("--vocoder", type=Path, default=None,
+                   help="a Coqui-TTS HiFi-GAN folder (default: Griffin-Lim)")
+    p.add_argument("--temperature", type=float, nargs="+", default=None,
+                   help=f"one or more temperatures (default: the voice's; {DEFAULT_TEMPERATURE:g}, the OverFlow "
+                        "paper's listening-test value, for tts_temp voices, sampling_temp for Coqui models)")
     p.add_argument("--seed", type=int, default=None, help="seed for one output")
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="several seeds, one output each")
-    p.add_argument("--duration", choices=["threshold", "sample"], default="threshold",
-                   help="deterministic durations (threshold) or sampled ones")
+    p.add_argument("--duration", choices=["threshold", "sample"], default=None,
+                   help="deterministic durations (threshold) or sampled ones (default: the voice's)")
     p.add_argument("--duration-threshold", type=float, default=None,
                    help="stay-probability threshold (default: the voice's calibrated value)")
     p.add_argument("--speaking-rate", type=float, default=1.0, help=">1 faster, <1 slower")
@@ -64,10 +67,10 @@ def _jobs(args) -> list[tuple[str, Path]]:
     return [(args.text, args.out if args.out is not None else args.out_dir / "0001.wav")]
 
 
-def _variants(args) -> list[tuple[float, int | None]]:
+def _variants(args, default_temperature: float) -> list[tuple[float, int | None]]:
     from tts_temp.temperature import check_temperature
 
-    temps = [check_temperature(t) for t in args.temperature]
+    temps = [check_temperature(t) for t in (args.temperature or [default_temperature])]
     seeds = args.seeds if args.seeds is not None else [args.seed]
     return [(t, s) for t in temps for s in seeds]
 
@@ -81,24 +84,30 @@ def _variant_path(path: Path, t: float, seed: int | None, many: bool) -> Path:
 
 def run_synthesize(args) -> int:
     from tts_temp.audio import write_wav
+    from tts_temp.tts import load_vocoder
+    from tts_temp.temperature import check_temperature
     from tts_temp.tts.synthesize import SynthesisOptions, synthesize_batch
     from tts_temp.tts.voice import load_voice
 
     jobs = _jobs(args)
-    variants = _variants(args)
-    many = len(variants) > 1
-    if many and args.out is not None and args.text_file is None:
-        raise UserError("several temperatures or seeds need --out-dir")
+    for t in args.temperature or []:
+        check_temperature(t)
     opts = SynthesisOptions(duration=args.duration, duration_threshold=args.duration_threshold,
                             speaking_rate=args.speaking_rate, max_seconds=args.max_seconds)
     opts.validate()
     voice = load_voice(args.voice)
+    vocoder = load_vocoder(args.vocoder) if args.vocoder is not None else None
+    variants = _variants(args, voice.default_temperature)
+    many = len(variants) > 1
+    if many and args.out is not None and args.text_file is None:
+        raise UserError("several temperatures or seeds need --out-dir")
     failed = 0
     for text, path in jobs:
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                out = synthesize_batch(voice, text, [v[0] for v in variants], [v[1] for v in variants], opts)
+                out = synthesize_batch(voice, text, [v[0] for v in variants], [v[1] for v in variants], opts,
+                                       vocoder)
             for w in caught:
                 print(f"tts-temp synthesize: warning: {w.message}", file=sys.stderr)
             for (t, seed), wav, capped in zip(variants, out.waveforms, out.hit_max_length):

@@ -18,8 +18,9 @@ frame continues the previous one.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -148,7 +149,70 @@ class SampleOptions:
     duration_threshold: float = COQUI_DURATION_THRESHOLD
     speaking_rate: float = 1.0
     max_frames: int = 1000
-    prenet_dropout: bool = False          # Coqui keeps it on; off makes T=0 deterministic
+    prenet_dropout: bool = False          # dropout in the prenet at T > 0 (never at T = 0), drawn per item
+
+
+# One frame of an autoregressive neural HMM, for the whole batch:
+# step(prev_frame (B, D) or None for the go frame, hidden or None, state index (B,))
+#   -> emission mean (B, D), emission std (B, D), transition logit (B,), new hidden.
+FrameStep = Callable[[torch.Tensor | None, Any, torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor, Any]]
+
+
+def dropout_masks(shape: tuple[int, ...], p: float, active: torch.Tensor,
+                  generators: Sequence[torch.Generator | None], device: torch.device | str = "cpu"
+                  ) -> torch.Tensor | None:
+    """Inverted-dropout masks (B, *shape): drawn from item i's generator where active[i], ones elsewhere.
+
+    F.dropout draws from the global generator; synthesis must depend on the item's seed only.
+    """
+    if p <= 0 or not bool(active.any()):
+        return None
+    rows = [((torch.rand(shape, generator=g, device=device) >= p).float() / (1 - p)) if bool(on)
+            else torch.ones(shape, device=device) for on, g in zip(active, generators)]
+    return torch.stack(rows)
+
+
+@torch.no_grad()
+def sample_frames(step: FrameStep, n_states: torch.Tensor, opts: SampleOptions, temperatures: torch.Tensor,
+                  generators: Sequence[torch.Generator | None]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The sampling loop every voice shares: the whole batch in one pass.
+
+    z = mean + T * std * eps, with T = temperatures[i] and eps drawn from generators[i] for item i,
+    so a sweep over temperatures or seeds is one batch and each item's noise depends on its own seed
+    only. Durations: "threshold" leaves a state when the running product of stay probabilities
+    falls under duration_threshold ** (1 / speaking_rate) (Coqui's `deterministic_transition`);
+    "sample" draws the move. An item ends after leaving its last state or at max_frames.
+    Returns latent frames (B, T_max, D) (zeros after an item's end) and lengths (B,).
+    """
+    bsz, dev = len(generators), n_states.device
+    temp = temperatures.to(dev, torch.float32)
+    state = torch.zeros(bsz, dtype=torch.long, device=dev)
+    running_stay = torch.ones(bsz, device=dev)
+    lengths = torch.zeros(bsz, dtype=torch.long, device=dev)
+    done = torch.zeros(bsz, dtype=torch.bool, device=dev)
+    threshold = opts.duration_threshold ** (1.0 / opts.speaking_rate)
+    last = int(n_states.max()) - 1
+    prev, hidden, out = None, None, []
+    for _ in range(opts.max_frames):
+        mean, std, logit, hidden = step(prev, hidden, state.clamp(max=last))
+        z = torch.stack([sample_gaussian(mean[i], std[i], temp[i], g) for i, g in enumerate(generators)])
+        z = torch.where(done[:, None], torch.zeros_like(z), z)
+        out.append(z)
+        lengths += (~done).long()
+        if opts.duration == "sample":
+            move_p = 1 - torch.sigmoid(-logit) ** opts.speaking_rate
+            u = torch.cat([torch.rand(1, generator=g, device=dev) for g in generators])
+            move = u < move_p
+        else:
+            running_stay = running_stay * torch.sigmoid(-logit)
+            move = running_stay < threshold
+        running_stay = torch.where(move, torch.ones_like(running_stay), running_stay)
+        state = state + (move & ~done).long()
+        done = done | (state >= n_states)
+        if bool(done.all()):
+            break
+        prev = z
+    return torch.stack(out, dim=1), lengths
 
 
 class NeuralHMM(nn.Module):
@@ -227,46 +291,22 @@ class NeuralHMM(nn.Module):
     def sample(self, states: torch.Tensor, n_states: torch.Tensor, opts: SampleOptions,
                temperatures: torch.Tensor, generators: Sequence[torch.Generator | None]
                ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Autoregressive sampling, the whole batch in one pass.
-
-        z = mean + T * std * eps, with T = temperatures[i] and eps drawn from generators[i] for
-        item i: a sweep over temperatures or seeds is one batch, and each item's noise depends on
-        its own seed only. Returns latent frames (B, T_max, D) and lengths (B,).
-        """
-        bsz, dev = states.shape[0], states.device
-        temp = temperatures.to(dev, torch.float32)
+        """Latent frames (B, T_max, D) and lengths (B,) through the shared loop `sample_frames`."""
+        bsz = states.shape[0]
         a, sigma, c = self.state_params(states)
-        idx_b = torch.arange(bsz, device=dev)
-        state = torch.zeros(bsz, dtype=torch.long, device=dev)
-        running_stay = torch.ones(bsz, device=dev)
-        lengths = torch.zeros(bsz, dtype=torch.long, device=dev)
-        done = torch.zeros(bsz, dtype=torch.bool, device=dev)
-        threshold = opts.duration_threshold ** (1.0 / opts.speaking_rate)
-        prev = self.go_frame.expand(bsz, -1)
-        hidden = None
-        out = []
-        for _ in range(opts.max_frames):
-            h, hidden = self.lstm_step(self._prenet(prev, opts.prenet_dropout), hidden)
+        idx_b = torch.arange(bsz, device=states.device)
+        drop = torch.as_tensor(temperatures) > 0 if opts.prenet_dropout else torch.zeros(bsz, dtype=torch.bool)
+        dims = [layer.out_features for layer in self.prenet]
+
+        def step(prev, hidden, cur):
+            x = self.go_frame.expand(bsz, -1) if prev is None else prev
+            for layer, n in zip(self.prenet, dims):
+                x = F.relu(layer(x))
+                mask = dropout_masks((n,), self.prenet_dropout, drop, generators, x.device)
+                if mask is not None:
+                    x = x * mask
+            h, hidden = self.lstm_step(x, hidden)
             b, s, d = self.frame_params(h)
-            cur = state.clamp(max=a.shape[1] - 1)
-            mean = a[idx_b, cur] + b
-            std = sigma[idx_b, cur] * s
-            z = torch.stack([sample_gaussian(mean[i], std[i], temp[i], g) for i, g in enumerate(generators)])
-            z = torch.where(done[:, None], torch.zeros_like(z), z)
-            out.append(z)
-            lengths += (~done).long()
-            move_p = torch.sigmoid(c[idx_b, cur] + d)
-            if opts.duration == "sample":
-                move_p = 1 - (1 - move_p) ** opts.speaking_rate
-                u = torch.cat([torch.rand(1, generator=g, device=dev) for g in generators])
-                move = u < move_p
-            else:
-                running_stay = running_stay * (1 - move_p)
-                move = running_stay < threshold
-            running_stay = torch.where(move, torch.ones_like(running_stay), running_stay)
-            state = state + (move & ~done).long()
-            done = done | (state >= n_states)
-            if bool(done.all()):
-                break
-            prev = z
-        return torch.stack(out, dim=1), lengths
+            return a[idx_b, cur] + b, sigma[idx_b, cur] * s, c[idx_b, cur] + d, hidden
+
+        return sample_frames(step, n_states, opts, temperatures, generators)

@@ -10,33 +10,40 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from tts_temp.errors import UserError
 from tts_temp.temperature import check_temperature
-from tts_temp.tts.defaults import DEFAULT_TEMPERATURE
 from tts_temp.tts.hmm import SampleOptions
 from tts_temp.tts.text import split_sentences
 from tts_temp.tts.vocoder import GriffinLim, Vocoder
 from tts_temp.tts.voice import Voice
+
+if TYPE_CHECKING:
+    from tts_temp.tts.coqui.voice import CoquiVoice
+
+    AnyVoice = Voice | CoquiVoice
 
 SENTENCE_PAUSE = 0.25  # seconds of silence between sentences of a long text
 
 
 @dataclass
 class SynthesisOptions:
-    """Everything but the per-item temperature and seed, which a batch gives one per output."""
-    duration: str = "threshold"        # "threshold" (deterministic) or "sample"
+    """Everything but the per-item temperature and seed, which a batch gives one per output.
+    None means the voice's own default (a Coqui voice takes them from its config.json)."""
+
+    duration: str | None = None         # "threshold" (deterministic) or "sample"
     duration_threshold: float | None = None  # None: the voice's calibrated value
     speaking_rate: float = 1.0
     max_seconds: float = 20.0           # per sentence
-    prenet_dropout: bool = False
+    prenet_dropout: bool | None = None  # dropout in the prenet at T > 0, drawn from each item's generator
     griffin_lim_iters: int = 32
 
     def validate(self) -> None:
-        if self.duration not in ("threshold", "sample"):
+        if self.duration not in (None, "threshold", "sample"):
             raise UserError(f"duration must be 'threshold' or 'sample', got {self.duration!r}")
         if not (self.speaking_rate > 0 and math.isfinite(self.speaking_rate)):
             raise UserError(f"speaking rate must be > 0, got {self.speaking_rate}")
@@ -69,7 +76,7 @@ def _generator(seed: int | None) -> torch.Generator:
     return g
 
 
-def text_ids(voice: Voice, text: str) -> list[torch.Tensor]:
+def text_ids(voice: AnyVoice, text: str) -> list[torch.Tensor]:
     """Text -> one id tensor per sentence; refuses text with nothing to say."""
     if not text or not text.strip():
         raise UserError("text is empty")
@@ -83,9 +90,21 @@ def text_ids(voice: Voice, text: str) -> list[torch.Tensor]:
     return pieces
 
 
-def synthesize_batch(voice: Voice, text: str, temperatures: Sequence[float], seeds: Sequence[int | None],
-                     options: SynthesisOptions | None = None, vocoder: Vocoder | None = None) -> Synthesis:
-    """Synthesise `text` once per (temperature, seed) pair, all pairs in one batch."""
+@dataclass
+class AcousticBatch:
+    """Per sentence: de-normalised mels (B, n_mels, T_max) and each item's frame count."""
+
+    sentences: list[tuple[torch.Tensor, torch.Tensor]]
+    max_frames: int
+    seconds: float
+
+    def item_mel(self, i: int) -> torch.Tensor:
+        return torch.cat([mels[i, :, : int(n[i])] for mels, n in self.sentences], dim=1)
+
+
+def acoustic_batch(voice: AnyVoice, text: str, temperatures: Sequence[float], seeds: Sequence[int | None],
+                   options: SynthesisOptions | None = None) -> AcousticBatch:
+    """Text -> mels, once per (temperature, seed) pair, all pairs of a sentence in one batch."""
     opts = options or SynthesisOptions()
     if len(temperatures) != len(seeds) or not temperatures:
         raise UserError("need one seed per temperature")
@@ -93,46 +112,67 @@ def synthesize_batch(voice: Voice, text: str, temperatures: Sequence[float], see
         check_temperature(t)
     opts.validate()
     pieces = text_ids(voice, text)
-    vocoder = vocoder or GriffinLim(voice.mel, n_iter=opts.griffin_lim_iters)
     sample_opts = SampleOptions(
-        duration=opts.duration,
+        duration=opts.duration or voice.default_duration,
         duration_threshold=opts.duration_threshold or voice.duration_threshold,
         speaking_rate=opts.speaking_rate, max_frames=int(opts.max_seconds * voice.mel.frames_per_second),
-        prenet_dropout=opts.prenet_dropout)
+        prenet_dropout=voice.prenet_dropout if opts.prenet_dropout is None else opts.prenet_dropout)
     gens = [_generator(s) for s in seeds]
+    t0 = time.perf_counter()
+    out = []
+    for ids in pieces:
+        mels, lengths = voice.model.sample(ids, sample_opts, list(temperatures), gens)
+        out.append((voice.denormalise(mels), lengths))
+    return AcousticBatch(out, sample_opts.max_frames, time.perf_counter() - t0)
+
+
+def acoustic(voice: AnyVoice, text: str, temperature: float | None = None, seed: int | None = None,
+             **options) -> torch.Tensor:
+    """Text -> mel (n_mels, frames) in the voice's own de-normalised scale, no vocoder.
+
+    temperature None is the voice's default (0.667 for tts_temp voices, the config's sampling_temp
+    for a Coqui model). Sentences of a long text follow each other without pause frames.
+    """
+    t = voice.default_temperature if temperature is None else temperature
+    return acoustic_batch(voice, text, [t], [seed], SynthesisOptions(**options)).item_mel(0)
+
+
+def synthesize_batch(voice: AnyVoice, text: str, temperatures: Sequence[float], seeds: Sequence[int | None],
+                     options: SynthesisOptions | None = None, vocoder: Vocoder | None = None) -> Synthesis:
+    """Synthesise `text` once per (temperature, seed) pair, all pairs in one batch."""
+    opts = options or SynthesisOptions()
+    vocoder = vocoder or GriffinLim(voice.mel, n_iter=opts.griffin_lim_iters)
+    if vocoder.sample_rate != voice.mel.sample_rate:
+        raise UserError(f"the vocoder runs at {vocoder.sample_rate} Hz, the voice at {voice.mel.sample_rate} Hz")
+    if getattr(vocoder, "hop_length", voice.mel.hop_length) != voice.mel.hop_length:
+        raise UserError(f"the vocoder's hop is {vocoder.hop_length} samples, the voice's {voice.mel.hop_length}")
+    ac = acoustic_batch(voice, text, temperatures, seeds, opts)
     bsz = len(temperatures)
     wav_parts: list[list[np.ndarray]] = [[] for _ in range(bsz)]
-    mel_parts: list[list[torch.Tensor]] = [[] for _ in range(bsz)]
     hit_max = [False] * bsz
-    t_acoustic = t_vocoder = 0.0
+    t_vocoder = 0.0
     pause = np.zeros(int(SENTENCE_PAUSE * voice.mel.sample_rate), dtype=np.float32)
-    for k, ids in enumerate(pieces):
-        t0 = time.perf_counter()
-        mels, lengths = voice.model.sample(ids, sample_opts, list(temperatures), gens)
-        mels = voice.denormalise(mels)
+    hop = voice.mel.hop_length
+    for k, (mels, lengths) in enumerate(ac.sentences):
         t1 = time.perf_counter()
-        wavs = vocoder(mels)
-        t2 = time.perf_counter()
-        t_acoustic += t1 - t0
-        t_vocoder += t2 - t1
-        hop = voice.mel.hop_length
+        wavs = vocoder(voice.to_log_mel(mels))
+        t_vocoder += time.perf_counter() - t1
         for i in range(bsz):
             n = int(lengths[i])
-            hit_max[i] |= n >= sample_opts.max_frames
-            mel_parts[i].append(mels[i, :, :n])
+            hit_max[i] |= n >= ac.max_frames
             if k:
                 wav_parts[i].append(pause)
             wav_parts[i].append(wavs[i, : n * hop].numpy().astype(np.float32))
     return Synthesis(
         waveforms=[np.concatenate(p) for p in wav_parts],
-        mels=[torch.cat(p, dim=1) for p in mel_parts],
+        mels=[ac.item_mel(i) for i in range(bsz)],
         sample_rate=voice.mel.sample_rate, temperatures=list(map(float, temperatures)), seeds=list(seeds),
-        acoustic_seconds=t_acoustic, vocoder_seconds=t_vocoder, hit_max_length=hit_max)
+        acoustic_seconds=ac.seconds, vocoder_seconds=t_vocoder, hit_max_length=hit_max)
 
 
-def synthesize(voice: Voice, text: str, temperature: float = DEFAULT_TEMPERATURE, seed: int | None = None,
-               **options) -> tuple[np.ndarray, int]:
-    """The simple API: one text, one temperature -> (waveform float32, sample rate)."""
-    opts = SynthesisOptions(**options)
-    out = synthesize_batch(voice, text, [temperature], [seed], opts)
+def synthesize(voice: AnyVoice, text: str, temperature: float | None = None, seed: int | None = None,
+               vocoder: Vocoder | None = None, **options) -> tuple[np.ndarray, int]:
+    """The simple API: one text, one temperature (None: the voice's default) -> (waveform float32, sample rate)."""
+    t = voice.default_temperature if temperature is None else temperature
+    out = synthesize_batch(voice, text, [t], [seed], SynthesisOptions(**options), vocoder)
     return out.waveforms[0], out.sample_rate

@@ -9,15 +9,19 @@ import os
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from tts_temp.audio import atomic_write
 from tts_temp.errors import UserError
-from tts_temp.tts.defaults import COQUI_DURATION_THRESHOLD
+from tts_temp.tts.defaults import COQUI_DURATION_THRESHOLD, DEFAULT_TEMPERATURE
 from tts_temp.tts.mel import MelConfig
 from tts_temp.tts.model import ModelConfig, OverFlow
 from tts_temp.tts.text import SYMBOLS, FrontEnd
+
+if TYPE_CHECKING:
+    from tts_temp.tts.coqui.voice import CoquiVoice
 
 SHIPPED = "slt-small.pt"
 
@@ -31,9 +35,17 @@ class Voice:
     frontend: FrontEnd
     duration_threshold: float = COQUI_DURATION_THRESHOLD
     meta: dict = field(default_factory=dict)
+    # Inference defaults; a Coqui voice (tts.coqui.voice.CoquiVoice) takes them from its config.
+    default_temperature: float = DEFAULT_TEMPERATURE
+    default_duration: str = "threshold"
+    prenet_dropout: bool = False
 
     def denormalise(self, mels: torch.Tensor) -> torch.Tensor:
         return mels * self.std + self.mean
+
+    def to_log_mel(self, mels: torch.Tensor) -> torch.Tensor:
+        """De-normalised mels -> natural-log mel amplitude (already so for tts_temp voices)."""
+        return mels
 
     def to_dict(self) -> dict:
         return {
@@ -67,8 +79,15 @@ def voice_from_dict(d: dict) -> Voice:
                  float(d["duration_threshold"]), dict(d.get("meta", {})))
 
 
-def load_voice(path: str | os.PathLike | None = None) -> Voice:
-    """Load a voice checkpoint; None means the voice shipped with the package."""
+def load_voice(path: str | os.PathLike | None = None) -> "Voice | CoquiVoice":
+    """Load a voice: None = the shipped one, a .pt file = a tts_temp voice, a folder (or its
+    config.json) = a Coqui-TTS OverFlow / NeuralHMM-TTS model."""
+    from tts_temp.tts.coqui.config import is_coqui_folder
+
+    if path is not None and is_coqui_folder(path):
+        from tts_temp.tts.coqui.voice import load_coqui_voice
+
+        return load_coqui_voice(path)
     path = Path(path) if path is not None else shipped_voice_path()
     if not path.is_file():
         raise UserError(f"{path}: no such voice checkpoint")

@@ -1,0 +1,454 @@
+"""Coqui-TTS OverFlow and NeuralHMM-TTS, inference and exact log-likelihood, written natively.
+
+The module names below follow the keys of Coqui's state dict (`encoder.emb`,
+`neural_hmm.memory_rnn`, `decoder.glow_decoder.flows.{i}` ...), so a checkpoint loads with a strict
+`load_state_dict` after weight norm is folded into plain weights; any missing, extra or misshapen
+tensor is then an error. Sampling goes through the loop every tts_temp voice shares
+(`tts_temp.tts.hmm.sample_frames`): the whole batch at once, one generator per item, where Coqui
+loops over the batch and draws from the global generator.
+"""
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tts_temp.errors import UserError
+from tts_temp.tts.flow import squeeze, unsqueeze
+from tts_temp.tts.hmm import SampleOptions, dropout_masks, forward_algorithm, sample_frames
+
+MODEL_TYPES = {"overflow": True, "neuralhmm_tts": False}  # Coqui's `model` (lower case) -> has a flow
+
+
+@dataclass
+class OverflowSettings:
+    """The fields of Coqui's OverflowConfig / NeuralhmmTTSConfig that shape inference."""
+
+    flow: bool = True
+    state_per_phone: int = 2
+    encoder_in_out_features: int = 512
+    out_channels: int = 80
+    ar_order: int = 1
+    sampling_temp: float = 0.334
+    deterministic_transition: bool = True
+    duration_threshold: float = 0.55
+    max_sampling_time: int = 1000
+    prenet_type: str = "original"
+    prenet_dim: int = 256
+    prenet_n_layers: int = 2
+    prenet_dropout: float = 0.5
+    prenet_dropout_at_inference: bool = False
+    memory_rnn_dim: int = 1024
+    outputnet_size: list[int] = field(default_factory=lambda: [1024])
+    std_floor: float = 0.01
+    hidden_channels_dec: int = 150
+    kernel_size_dec: int = 5
+    dilation_rate: int = 1
+    num_flow_blocks_dec: int = 12
+    num_block_layers: int = 4
+    num_splits: int = 4
+    num_squeeze: int = 2
+    sigmoid_scale: bool = False
+    c_in_channels: int = 0
+
+    @classmethod
+    def from_config(cls, cfg: dict) -> "OverflowSettings":
+        kind = str(cfg.get("model", "")).lower()
+        if kind not in MODEL_TYPES:
+            raise UserError(f"config: model {cfg.get('model')!r} is not OverFlow or NeuralHMM-TTS")
+        names = set(cls.__dataclass_fields__) - {"flow"}
+        s = cls(flow=MODEL_TYPES[kind], **{k: v for k, v in cfg.items() if k in names and v is not None})
+        if s.prenet_type != "original":
+            raise UserError(f"config: prenet_type {s.prenet_type!r} is not supported (only 'original')")
+        if s.flow and s.c_in_channels:
+            raise UserError("config: a conditioned flow (c_in_channels > 0) is not supported")
+        return s
+
+
+def fold_weight_norm(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Replace weight-norm pairs (g, v) by the weight they define, w = g * v / |v| (norm over all
+    but dim 0), in both spellings Coqui files use: `parametrizations.weight.original0/1` (current
+    torch) and `weight_g/weight_v` (files written before torch 2.1)."""
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        for g_suffix, v_suffix in ((".parametrizations.weight.original0", ".parametrizations.weight.original1"),
+                                   (".weight_g", ".weight_v")):
+            if key.endswith(g_suffix) or key.endswith(v_suffix):
+                base = key[: -len(g_suffix)] if key.endswith(g_suffix) else key[: -len(v_suffix)]
+                if base + g_suffix in state and base + v_suffix in state:
+                    out[base + ".weight"] = torch._weight_norm(state[base + v_suffix], state[base + g_suffix], 0)
+                    break
+        else:
+            out[key] = value
+    return out
+
+
+# ------------------------------------------------------------------------- encoder
+
+
+class _Linear(nn.Module):
+    def __init__(self, n_in: int, n_out: int, bias: bool = True):
+        super().__init__()
+        self.linear_layer = nn.Linear(n_in, n_out, bias=bias)
+
+    def forward(self, x):
+        return self.linear_layer(x)
+
+
+class _ConvBN(nn.Module):
+    def __init__(self, channels: int, kernel: int = 5):
+        super().__init__()
+        self.convolution1d = nn.Conv1d(channels, channels, kernel, padding=(kernel - 1) // 2)
+        self.batch_normalization = nn.BatchNorm1d(channels, momentum=0.1, eps=1e-5)
+
+    def forward(self, x):
+        return F.relu(self.batch_normalization(self.convolution1d(x)))
+
+
+class Encoder(nn.Module):
+    """Embedding, convolutions with batch norm, a BiLSTM whose output is cut into the states of each phone."""
+
+    def __init__(self, n_symbols: int, states_per_phone: int, dim: int, n_convs: int = 3):
+        super().__init__()
+        self.spp, self.dim = states_per_phone, dim
+        self.emb = nn.Embedding(n_symbols, dim)
+        self.convolutions = nn.ModuleList(_ConvBN(dim) for _ in range(n_convs))
+        self.lstm = nn.LSTM(dim, (dim // 2) * states_per_phone, batch_first=True, bidirectional=True)
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        b, n = ids.shape
+        x = self.emb(ids).transpose(1, 2)
+        for conv in self.convolutions:
+            x = conv(x)
+        x = x.transpose(1, 2)
+        if bool((lengths == n).all()):
+            x, _ = self.lstm(x)
+        else:
+            packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+            x, _ = nn.utils.rnn.pad_packed_sequence(self.lstm(packed)[0], batch_first=True, total_length=n)
+        return x.reshape(b, n * self.spp, self.dim), lengths * self.spp
+
+
+# ------------------------------------------------------------------------- neural HMM
+
+
+class _Prenet(nn.Module):
+    def __init__(self, n_in: int, dim: int, n_layers: int):
+        super().__init__()
+        self.linear_layers = nn.ModuleList(_Linear(n_in if i == 0 else dim, dim, bias=False) for i in range(n_layers))
+
+    def forward(self, x, masks: list[torch.Tensor | None] | None = None):
+        for i, layer in enumerate(self.linear_layers):
+            x = F.relu(layer(x))
+            if masks is not None and masks[i] is not None:
+                x = x * masks[i]
+        return x
+
+
+class _ParameterModel(nn.Module):
+    def __init__(self, sizes: list[int], n_in: int, n_out: int):
+        super().__init__()
+        self.layers = nn.ModuleList(_Linear(a, b) for a, b in zip([n_in] + sizes[:-1], sizes))
+        self.last_layer = nn.Linear(sizes[-1], n_out)
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = F.relu(layer(x))
+        return self.last_layer(x)
+
+
+class _OutputNet(nn.Module):
+    def __init__(self, s: OverflowSettings):
+        super().__init__()
+        self.channels, self.std_floor = s.out_channels, s.std_floor
+        self.parametermodel = _ParameterModel(list(s.outputnet_size), s.memory_rnn_dim + s.encoder_in_out_features,
+                                              2 * s.out_channels + 1)
+
+    def forward(self, memory: torch.Tensor, states: torch.Tensor):
+        """memory (..., M), states (..., E) -> mean (..., C), std (..., C) (softplus, floored), logit (...)."""
+        out = self.parametermodel(torch.cat([memory, states], dim=-1))
+        c = self.channels
+        std = F.softplus(out[..., c:2 * c]).clamp(min=self.std_floor)
+        return out[..., :c], std, out[..., 2 * c]
+
+
+class NeuralHMM(nn.Module):
+    def __init__(self, s: OverflowSettings):
+        super().__init__()
+        self.ar_order, self.channels = s.ar_order, s.out_channels
+        self.dropout = 0.5 if s.prenet_dropout else 0.0  # Coqui's prenet drops with p = 0.5 whenever on
+        self.prenet = _Prenet(s.out_channels * s.ar_order, s.prenet_dim, s.prenet_n_layers)
+        self.memory_rnn = nn.LSTMCell(s.prenet_dim, s.memory_rnn_dim)
+        self.output_net = _OutputNet(s)
+        self.register_buffer("go_tokens", torch.zeros(s.ar_order, 1))
+
+    def _go(self, bsz: int) -> torch.Tensor:
+        return self.go_tokens.unsqueeze(0).expand(bsz, self.ar_order, self.channels)
+
+    def state_params(self, states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Emission mean, std and transition logit of each state at an empty memory (the first
+        frame's context): the text's part of the emission, for figures."""
+        memory = states.new_zeros(states.shape[:-1] + (self.memory_rnn.hidden_size,))
+        return self.output_net(memory, states)
+
+    def memory(self, frames: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced LSTM memory for frames (B, T, C): memory[t] has seen frames before t."""
+        bsz, n_t, _ = frames.shape
+        ar = torch.cat([self._go(bsz), frames], dim=1)
+        h = c = frames.new_zeros(bsz, self.memory_rnn.hidden_size)
+        out = []
+        for t in range(n_t):
+            h, c = self.memory_rnn(self.prenet(ar[:, t:t + self.ar_order].flatten(1)), (h, c))
+            out.append(h)
+        return torch.stack(out, dim=1)
+
+    def log_likelihood(self, states, n_states, frames, n_frames, chunk: int = 64) -> torch.Tensor:
+        """Exact log p(frames | states) by the forward algorithm shared with tts_temp's own HMM.
+
+        The output net sees every (frame, state) pair; frames go through it `chunk` at a time so
+        the (B, frames, states, hidden) activations stay small.
+        """
+        mem = self.memory(frames)                                            # (B, T, M)
+        n_n = states.shape[1]
+        log_emit, logits = [], []
+        for t0 in range(0, frames.shape[1], chunk):
+            m = mem[:, t0:t0 + chunk]
+            mean, std, logit = self.output_net(m[:, :, None].expand(-1, -1, n_n, -1),
+                                               states[:, None].expand(-1, m.shape[1], -1, -1))  # (B, t, N, C)
+            x = frames[:, t0:t0 + chunk, None]
+            log_emit.append((-((x - mean) ** 2) / (2 * std ** 2) - std.log() - 0.5 * math.log(2 * math.pi)).sum(-1))
+            logits.append(logit)
+        return forward_algorithm(torch.cat(log_emit, 1), torch.cat(logits, 1), n_frames, n_states)
+
+    def sample(self, states, n_states, opts: SampleOptions, temperatures: torch.Tensor,
+               generators: Sequence[torch.Generator | None]) -> tuple[torch.Tensor, torch.Tensor]:
+        bsz = states.shape[0]
+        idx = torch.arange(bsz, device=states.device)
+        drop = (torch.as_tensor(temperatures) > 0) & opts.prenet_dropout
+        dims = [layer.linear_layer.out_features for layer in self.prenet.linear_layers]
+
+        def step(prev, hidden, cur):
+            if hidden is None:
+                window = self._go(bsz)
+                zeros = states.new_zeros(bsz, self.memory_rnn.hidden_size)
+                h, c = zeros, zeros
+            else:
+                window, (h, c) = hidden
+                window = torch.cat([window, prev[:, None]], dim=1)[:, 1:]
+            masks = [dropout_masks((n,), self.dropout, drop, generators, states.device) for n in dims]
+            h, c = self.memory_rnn(self.prenet(window.flatten(1), masks), (h, c))
+            mean, std, logit = self.output_net(h, states[idx, cur])
+            return mean, std, logit, (window, (h, c))
+
+        return sample_frames(step, n_states, opts, temperatures, generators)
+
+
+# ------------------------------------------------------------------------- Glow decoder
+
+
+class ActNorm(nn.Module):
+    def __init__(self, channels: int):
+        super().__init__()
+        self.logs = nn.Parameter(torch.zeros(1, channels, 1))
+        self.bias = nn.Parameter(torch.zeros(1, channels, 1))
+
+    def forward(self, x, mask, reverse=False):
+        if reverse:
+            return (x - self.bias) * torch.exp(-self.logs) * mask, None
+        return (self.bias + torch.exp(self.logs) * x) * mask, self.logs.sum() * mask.sum((1, 2))
+
+
+class InvConvNear(nn.Module):
+    """Invertible 1x1 convolution on groups of `num_splits` channels (Glow-TTS)."""
+
+    def __init__(self, channels: int, num_splits: int):
+        super().__init__()
+        self.splits = num_splits
+        self.weight = nn.Parameter(torch.eye(num_splits))
+        self.register_buffer("weight_inv", torch.eye(num_splits), persistent=False)
+
+    def store_inverse(self) -> None:
+        self.weight_inv = torch.inverse(self.weight.detach().float()).to(self.weight.dtype)
+
+    def forward(self, x, mask, reverse=False):
+        b, c, t = x.shape
+        ns = self.splits
+        x = x.view(b, 2, c // ns, ns // 2, t).permute(0, 1, 3, 2, 4).contiguous().view(b, ns, c // ns, t)
+        w = self.weight_inv if reverse else self.weight
+        z = F.conv2d(x, w.view(ns, ns, 1, 1))
+        z = z.view(b, 2, ns // 2, c // ns, t).permute(0, 1, 3, 2, 4).contiguous().view(b, c, t) * mask
+        logdet = None if reverse else torch.logdet(self.weight) * (c / ns) * mask.sum((1, 2))
+        return z, logdet
+
+
+class WN(nn.Module):
+    def __init__(self, hidden: int, kernel: int, dilation_rate: int, n_layers: int):
+        super().__init__()
+        self.hidden = hidden
+        self.in_layers = nn.ModuleList()
+        self.res_skip_layers = nn.ModuleList()
+        for i in range(n_layers):
+            dil = dilation_rate ** i
+            pad = (kernel * dil - dil) // 2
+            self.in_layers.append(nn.Conv1d(hidden, 2 * hidden, kernel, dilation=dil, padding=pad))
+            self.res_skip_layers.append(nn.Conv1d(hidden, 2 * hidden if i < n_layers - 1 else hidden, 1))
+
+    def forward(self, x, mask):
+        out = torch.zeros_like(x)
+        last = len(self.in_layers) - 1
+        for i, (inp, rs) in enumerate(zip(self.in_layers, self.res_skip_layers)):
+            a = inp(x)
+            y = rs(torch.tanh(a[:, :self.hidden]) * torch.sigmoid(a[:, self.hidden:]))
+            if i < last:
+                x = (x + y[:, :self.hidden]) * mask
+                out = out + y[:, self.hidden:]
+            else:
+                out = out + y
+        return out * mask
+
+
+class CouplingBlock(nn.Module):
+    def __init__(self, channels: int, hidden: int, kernel: int, dilation_rate: int, n_layers: int, sigmoid_scale: bool):
+        super().__init__()
+        self.half, self.sigmoid_scale = channels // 2, sigmoid_scale
+        self.start = nn.Conv1d(channels // 2, hidden, 1)
+        self.end = nn.Conv1d(hidden, channels, 1)
+        self.wn = WN(hidden, kernel, dilation_rate, n_layers)
+
+    def forward(self, x, mask, reverse=False):
+        x0, x1 = x[:, :self.half], x[:, self.half:]
+        out = self.end(self.wn(self.start(x0) * mask, mask))
+        shift, s = out[:, :self.half], out[:, self.half:]
+        if self.sigmoid_scale:
+            s = torch.log(1e-6 + torch.sigmoid(s + 2))
+        if reverse:
+            return torch.cat([x0, (x1 - shift) * torch.exp(-s) * mask], 1), None
+        return torch.cat([x0, (shift + torch.exp(s) * x1) * mask], 1), (s * mask).sum((1, 2))
+
+
+class _Glow(nn.Module):
+    def __init__(self, s: OverflowSettings):
+        super().__init__()
+        ch = s.out_channels * s.num_squeeze
+        self.flows = nn.ModuleList()
+        for _ in range(s.num_flow_blocks_dec):
+            self.flows.append(ActNorm(ch))
+            self.flows.append(InvConvNear(ch, s.num_splits))
+            self.flows.append(CouplingBlock(ch, s.hidden_channels_dec, s.kernel_size_dec, s.dilation_rate,
+                                            s.num_block_layers, s.sigmoid_scale))
+
+
+class Decoder(nn.Module):
+    """The Glow decoder: mel <-> latent, on lengths cut down to a multiple of the squeeze factor."""
+
+    def __init__(self, s: OverflowSettings):
+        super().__init__()
+        self.factor = s.num_squeeze
+        self.glow_decoder = _Glow(s)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor, reverse: bool = False):
+        f = self.factor
+        lengths = torch.div(lengths, f, rounding_mode="floor") * f
+        x = x[:, :, : (x.shape[2] // f) * f]
+        mask = (torch.arange(x.shape[2], device=x.device)[None] < lengths[:, None]).unsqueeze(1).to(x.dtype)
+        total = x.new_zeros(x.shape[0])
+        if f > 1:
+            x, mask = squeeze(x, mask, f)
+            x = x * mask
+        flows = self.glow_decoder.flows
+        for layer in (reversed(flows) if reverse else flows):
+            x, logdet = layer(x, mask, reverse=reverse)
+            if logdet is not None:
+                total = total + logdet
+        if f > 1:
+            x, mask = unsqueeze(x, mask, f)
+            x = x * mask
+        return x, lengths, total
+
+
+# ------------------------------------------------------------------------- the model
+
+
+class CoquiOverflow(nn.Module):
+    """OverFlow (encoder + neural HMM + Glow decoder) or NeuralHMM-TTS (no decoder), Coqui's layout."""
+
+    def __init__(self, s: OverflowSettings, n_symbols: int, n_convs: int = 3):
+        super().__init__()
+        self.settings = s
+        self.register_buffer("mean", torch.tensor(0.0))
+        self.register_buffer("std", torch.tensor(1.0))
+        self.encoder = Encoder(n_symbols, s.state_per_phone, s.encoder_in_out_features, n_convs)
+        self.neural_hmm = NeuralHMM(s)
+        self.decoder = Decoder(s) if s.flow else None
+
+    @classmethod
+    def from_state_dict(cls, s: OverflowSettings, state: dict[str, torch.Tensor]) -> "CoquiOverflow":
+        state = fold_weight_norm(state)
+        if "encoder.emb.weight" not in state:
+            raise UserError("weights: no encoder.emb.weight (not an OverFlow checkpoint)")
+        n_convs = len([k for k in state if re.fullmatch(r"encoder\.convolutions\.\d+\.convolution1d\.weight", k)])
+        model = cls(s, state["encoder.emb.weight"].shape[0], n_convs)
+        try:
+            model.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            lines = [l.strip() for l in str(exc).splitlines() if l.strip()]
+            raise UserError(f"weights do not match config.json: {' '.join(lines[1:3])[:300]}") from None
+        model.eval()
+        if model.decoder is not None:
+            for f in model.decoder.glow_decoder.flows:
+                if isinstance(f, InvConvNear):
+                    f.store_inverse()
+        return model
+
+    @property
+    def n_symbols(self) -> int:
+        return self.encoder.emb.num_embeddings
+
+    @property
+    def flow_active(self) -> bool:
+        return self.decoder is not None
+
+    @property
+    def hmm(self) -> NeuralHMM:
+        """tts_temp's own model calls its HMM `hmm`; code reading emissions works on both."""
+        return self.neural_hmm
+
+    @property
+    def squeeze(self) -> int:
+        return self.decoder.factor if self.decoder is not None else 1
+
+    def normalise(self, mels: torch.Tensor) -> torch.Tensor:
+        return (mels - self.mean) / self.std
+
+    def denormalise(self, mels: torch.Tensor) -> torch.Tensor:
+        return mels * self.std + self.mean
+
+    @torch.no_grad()
+    def log_likelihood(self, ids: torch.Tensor, id_lengths: torch.Tensor, mels: torch.Tensor,
+                       mel_lengths: torch.Tensor) -> torch.Tensor:
+        """log p(mels | ids) per item (B,), as Coqui's training loss sums it: mels (B, C, T) in the
+        model's de-normalised scale; frames past the last multiple of the squeeze factor are dropped."""
+        states, n_states = self.encoder(ids, id_lengths)
+        x = self.normalise(mels)
+        logdet = x.new_zeros(x.shape[0])
+        if self.decoder is not None:
+            x, mel_lengths, logdet = self.decoder(x, mel_lengths)
+        return self.neural_hmm.log_likelihood(states, n_states, x.transpose(1, 2), mel_lengths) + logdet
+
+    @torch.no_grad()
+    def sample(self, ids: torch.Tensor, opts: SampleOptions, temperatures: Sequence[float],
+               generators: Sequence[torch.Generator | None]) -> tuple[torch.Tensor, torch.Tensor]:
+        """One text, many (temperature, generator) pairs in one batch -> normalised mels (B, C, T), lengths."""
+        bsz = len(temperatures)
+        ids = ids.reshape(1, -1).expand(bsz, -1)
+        states, n_states = self.encoder(ids, torch.full((bsz,), ids.shape[1], dtype=torch.long))
+        z, lengths = self.neural_hmm.sample(states, n_states, opts, torch.tensor(list(temperatures)), generators)
+        z = z.transpose(1, 2)
+        if self.decoder is not None:
+            z, lengths, _ = self.decoder(z, lengths, reverse=True)
+        return z, lengths
