@@ -188,7 +188,7 @@ def test_malformed_alignment_heads_is_one_line(tmp_path, monkeypatch, capsys, he
     config["alignment_heads"] = json.loads(heads)
     (folder / "config.json").write_text(json.dumps(config))
     code, _, err = _cli(capsys, clip("jfk"), "--model", str(folder))
-    assert code == 2 and "alignment_heads" in _one_line(err)
+    assert code == 2 and "alignment_heads must be a list of [layer, head] integer pairs" in _one_line(err)
 
 
 # bad input: one line, exit 2
