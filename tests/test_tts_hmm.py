@@ -95,7 +95,7 @@ def test_sampling_reproducible_per_seed_and_deterministic_at_zero():
     b, lb = run([0.7, 0.7], [1, 2])
     assert torch.equal(a, b) and torch.equal(la, lb)
     assert not torch.equal(a[0, :5], a[1, :5])
-    det = SampleOptions(temperature=0.0, max_frames=50)
+    det = SampleOptions(max_frames=50)
     z1, l1 = hmm.sample(states, n, det, torch.tensor([0.0]), [torch.Generator().manual_seed(1)])
     z2, l2 = hmm.sample(states, n, det, torch.tensor([0.0]), [torch.Generator().manual_seed(99)])
     assert torch.equal(z1, z2) and torch.equal(l1, l2)
@@ -107,7 +107,7 @@ def test_speaking_rate_changes_length():
         hmm.state_head.bias[-1] = -2.0  # long stays, so rate has room to act
     lengths = []
     for rate in (0.5, 1.0, 2.0):
-        opts = SampleOptions(temperature=0.0, duration_threshold=0.5, speaking_rate=rate, max_frames=500)
+        opts = SampleOptions(duration_threshold=0.5, speaking_rate=rate, max_frames=500)
         _, l = hmm.sample(states, n, opts, torch.tensor([0.0]), [None])
         lengths.append(int(l))
     assert lengths[0] > lengths[1] > lengths[2], lengths
