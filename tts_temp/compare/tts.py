@@ -143,7 +143,8 @@ class TtsRunner:
 
         try:
             synth = synthesize_batch(self.voice, task.text, [t for t, _ in task.pairs], [s for _, s in task.pairs],
-                                     SynthesisOptions(max_seconds=task.max_seconds), self.vocoder)
+                                     SynthesisOptions(max_seconds=task.max_seconds),
+                                     **({"vocoder": self.vocoder} if self.vocoder is not None else {}))
         except Exception as exc:  # one bad sentence must not stop the sweep
             return [({"error": f"{type(exc).__name__}: {exc}"}, None, 0)] * len(task.pairs)
         out = []
