@@ -15,7 +15,6 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
@@ -25,42 +24,8 @@ F0_RESOLUTION = 0.25               # pitch bins of 25 cents: ~4x faster than lib
 MEL_FFT, MEL_HOP, MEL_BANDS, MEL_FMAX = 1024, 256, 80, 8000.0
 
 
-def edit_distance(ref: Sequence, hyp: Sequence) -> int:
-    """Levenshtein distance (substitutions, insertions, deletions all cost 1), two-row DP."""
-    prev = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        cur = [i] + [0] * len(hyp)
-        for j, h in enumerate(hyp, 1):
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h))
-        prev = cur
-    return prev[-1]
-
-
-@lru_cache(maxsize=1)
-def _normaliser():
-    from whisper.normalizers import EnglishTextNormalizer
-
-    return EnglishTextNormalizer()
-
-
-def normalise(text: str) -> str:
-    """Whisper's English normaliser: lower case, no punctuation, spelled-out standard forms."""
-    return " ".join(_normaliser()(text or "").split())
-
-
-def error_rate(ref: Sequence, hyp: Sequence) -> float:
-    """Edits / reference length. An empty reference gives 0 for an empty hypothesis and
-    1 per inserted unit otherwise (so the rate stays finite and still counts the insertions)."""
-    return edit_distance(ref, hyp) / max(1, len(ref))
-
-
-def wer(reference: str, hypothesis: str) -> float:
-    return error_rate(normalise(reference).split(), normalise(hypothesis).split())
-
-
-def cer(reference: str, hypothesis: str) -> float:
-    """Characters of the normalised texts, spaces included (words are separated by one space)."""
-    return error_rate(list(normalise(reference)), list(normalise(hypothesis)))
+# WER / CER are defined once, below compare and roundtrip alike (tts_temp/score.py).
+from tts_temp.score import cer, edit_distance, error_rate, normalise, wer  # noqa: E402,F401
 
 
 def pairwise_wer(texts: Sequence[str]) -> float:
