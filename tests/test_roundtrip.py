@@ -126,6 +126,11 @@ def test_the_api_result_unpacks_like_tts_synthesize(voice):
                                   policy=VerifyPolicy(chars_per_second=WIDE))
     assert sr == speech.sample_rate == 22050 and np.array_equal(wav, speech.waveform)
     assert speech.record.to_dict()["text"] == TEXT
+    import tts_temp
+
+    top = tts_temp.synthesize(voice, TEXT, temperature=0.3, seed=2, verify=True, recogniser=Scripted(TEXT),
+                              policy=VerifyPolicy(chars_per_second=WIDE))
+    assert np.array_equal(top.waveform, wav) and top.record.passed
 
 
 def test_the_real_recogniser_listens(voice, whisper_tiny):
