@@ -33,9 +33,11 @@ from tts_temp.temperature import check_temperature
 DEFAULT_MAX_CER = 0.1
 EXTRA_SEEDS = 2            # the asked temperature is retried with this many further seeds
 LOWER_STEP = 0.2           # then temperatures fall along Whisper's grid (its 0, 0.2, ..., 1.0) down to 0
-# A plausible length for the text: the spoken characters (after the TTS normaliser) per second of
-# audio. Festival's slt reads Harvard sentences at ~14 characters/s and the shipped voice at ~15;
-# outside 5-35 (with 1 s of slack for pauses) the output skipped or babbled.
+# A plausible length for the text: spoken characters (after the TTS normaliser) per second of audio.
+# Measured: festival's slt reads the benchmark's twelve normalisation sentences at 12.9-18.7 (mean
+# 15.5, untrimmed wavs), and the shipped voice's T=0 speech is 0.98 of festival's length on Harvard
+# 701-720. Far outside that (below 5 or above 35, with 1 s of slack for pauses) the output babbled
+# or skipped.
 CHARS_PER_SECOND = (5.0, 35.0)
 DURATION_SLACK = 1.0       # seconds
 
