@@ -72,3 +72,8 @@ def test_titles_and_initials_do_not_end_a_sentence():
 def test_a_swallowed_abbreviation_dot_still_ends_the_sentence():
     assert normalise("It was the 5th of Jan. Then spring.") == "it was the fifth of january. then spring."
     assert normalise("We stopped at 10 p.m.") == "we stopped at ten pee em."
+
+
+def test_titles_only_when_capitalised_before_a_name():
+    assert normalise("Dr Who met Gen. Lee and MR. T.") == "doctor who met general lee and mister t."
+    assert normalise("The gen Z rep Jones is 6 ft Tall.") == "the gen z rep jones is six feet tall."

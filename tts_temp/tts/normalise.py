@@ -27,7 +27,7 @@ _MONTH_NUMBER["sept"] = 9
 _MONTH_RE = (r"(?:January|February|March|April|May|June|July|August|September|October|November|December|"
              r"(?:Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept|Sep|Oct|Nov|Dec)\.?)")
 
-# Titles precede a name: expanded only before a capitalised word, with or without the dot.
+# Titles precede a name: expanded only when capitalised and before a capitalised word, dot or not.
 TITLES = {"mr": "mister", "mrs": "missus", "ms": "miz", "dr": "doctor", "prof": "professor", "gen": "general",
           "capt": "captain", "col": "colonel", "lt": "lieutenant", "sgt": "sergeant", "rev": "reverend",
           "gov": "governor", "sen": "senator", "rep": "representative", "pres": "president", "fr": "father",
@@ -243,7 +243,8 @@ _YEAR_CUE = re.compile(r"\b(?:in|since|by|from|until|year|circa|before|after)\s+
 
 _RULES: list[tuple[re.Pattern, object]] = [
     # titles and abbreviations first: "No. 5", and so the sentence splitter never sees their dots
-    (re.compile(r"\b(" + "|".join(TITLES) + r")\b\.?(?=\s+[A-Z])", re.I), _title),
+    (re.compile(r"\b(" + "|".join(f"{k.capitalize()}|{k.upper()}" for k in TITLES) + r")\b\.?(?=\s+[A-Z])"),
+     _title),
     (re.compile(r"\bSt\.(?=\s+[A-Z])"), _saint),
     (re.compile(r"\b([A-HJ-Z])\.(?=\s*[A-Z])"), lambda m: m.group(1)),   # initials: J. R. R. Tolkien
     (re.compile(r"\b(e\.g|i\.e|" + "|".join(k for k in ABBREVIATIONS if "." not in k) + r")\.", re.I),
