@@ -4,6 +4,16 @@ the source voice and the source voice after the mel -> Griffin-Lim round trip (t
 ceiling), on held-out Harvard sentences 701-720; and whether the model uses the text at all.
 
     python scripts/bench_tts_quality.py [--voice PATH] [--corpus corpus] [--sentences 20] [--seed 0]
+                                        [--parts quality verify normalisation]
+
+verify: CER of the same sentences at T=0.667 and T=1 without and with verified synthesis
+(tts_temp.roundtrip, default policy), attempts per sentence, how often the fallback fired, and the
+time cost (verified seconds / plain synthesis seconds). Scored by the same tiny.en that verifies,
+which flatters the verified column; a second recogniser is not measured here yet.
+
+normalisation: CER of sentences full of dates, times, money, ordinals, phone numbers, years and
+titles, spoken by festival (its own normaliser) and by the voice (T=0.334, seed 0). Run the part
+against the old package (PYTHONPATH=OLD_CHECKOUT) for the "before" column.
 
 Text dependence: the per-frame log-likelihood of each held-out recording under its own text minus
 under another sentence's text (a model that ignores the text scores 0). Target from issue 3: at
@@ -32,6 +42,21 @@ from tts_temp.tts.mel import log_mel  # noqa: E402
 from tts_temp.tts.vocoder import GriffinLim  # noqa: E402
 
 TEMPERATURES = DEFAULT_TEMPERATURES  # the same temperatures as compare-tts
+VERIFY_TEMPERATURES = (0.667, 1.0)
+NORMALISATION_SENTENCES = (
+    "On 12/05/2024 Dr. Smith paid $3.50 for 2 coffees at 7:30am.",
+    "Mr. Jones bought 3 apples for $1.20 each.",
+    "The meeting moved to March 3rd, 2024 at 10 p.m.",
+    "She was born on 3 March 1999 in St. Louis.",
+    "Call 555-123-4567 before 9:15 tomorrow.",
+    "Prices rose 5% in the 1990s, to $1.2 million.",
+    "He finished 21st out of 102 runners.",
+    "Mrs. Brown met Prof. White on 2024-01-15.",
+    "The train leaves at 19:45 from platform 4.",
+    "It weighs 3 lbs and costs $0.99 at No. 7 Baker St. today.",
+    "In 1066 the 2nd army marched 12 km.",
+    "Dr. Lee owes Capt. Hook $250 since June 21.",
+)
 
 
 def source_wavs(corpus_dir: Path, utts: list[corpus.Utterance]) -> dict[str, np.ndarray]:
@@ -64,16 +89,80 @@ def text_dependence(voice, utts, wavs) -> tuple[float, float]:
     return float(np.mean(own)), float(np.mean(other))
 
 
+def verify_part(voice, asr, utts, seed: int) -> None:
+    """CER without and with verified synthesis at T=0.667 and T=1; attempts and time cost."""
+    import time
+
+    from tts_temp.roundtrip import WhisperRecogniser, synthesize_batch as verified_batch
+
+    rec = WhisperRecogniser(asr)
+    print(f"\nverified synthesis, {len(utts)} held-out Harvard sentences, seed {seed}, ASR tiny.en T=0 "
+          "(verifies and scores: flatters the verified column)")
+    print("| T | CER % plain | CER % verified | fired | passed | attempts mean | attempts max | "
+          "plain s | verified s | cost x |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for t in VERIFY_TEMPERATURES:
+        plain, verified, attempts, fired, passed, t_plain, t_ver = [], [], [], 0, 0, 0.0, 0.0
+        for u in utts:
+            t0 = time.perf_counter()
+            out = synthesize_batch(voice, u.text, [t], [seed], SynthesisOptions())
+            t_plain += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            ver = verified_batch(voice, u.text, [t], [seed], SynthesisOptions(), verify=True, recogniser=rec)
+            t_ver += time.perf_counter() - t0
+            record = ver.records[0]
+            first, kept = record.attempts[0], record.attempts[record.kept]
+            assert np.array_equal(out.waveforms[0], ver.waveforms[0]) or record.kept != 0
+            plain.append(cer(u.text, first.transcript))
+            verified.append(cer(u.text, kept.transcript))
+            attempts.append(len(record.attempts))
+            fired += record.fired
+            passed += record.passed
+            print(f"  T={t:g} {u.id}: attempts {len(record.attempts)}, cer {plain[-1]:.3f} -> {verified[-1]:.3f}",
+                  flush=True)
+        n = len(utts)
+        print(f"| {t:g} | {100 * np.mean(plain):.1f} | {100 * np.mean(verified):.1f} | {fired}/{n} | {passed}/{n} | "
+              f"{np.mean(attempts):.2f} | {max(attempts)} | {t_plain:.1f} | {t_ver:.1f} | {t_ver / t_plain:.2f} |",
+              flush=True)
+
+
+def normalisation_part(voice, asr, seed: int) -> None:
+    """CER of number-heavy sentences: festival (its own normaliser) vs this voice's front end."""
+    festival_dir = Path(tempfile.mkdtemp(prefix="tts_temp_norm_"))
+    items = [(s, festival_dir / f"{i:02d}.wav") for i, s in enumerate(NORMALISATION_SENTENCES)]
+    corpus.festival_batch(items)
+    sr = voice.mel.sample_rate
+    fest, ours = [], []
+    print(f"\ntext normalisation, {len(items)} sentences; voice T=0.334 seed {seed}; ASR tiny.en T=0")
+    for text, path in items:
+        wav, fsr = sf.read(str(path), dtype="float32")
+        fest.append(asr_cer(asr, wav, fsr, text))
+        out = synthesize_batch(voice, text, [0.334], [seed], SynthesisOptions())
+        ours.append(asr_cer(asr, out.waveforms[0], sr, text))
+        print(f"  festival {fest[-1]:.3f}  voice {ours[-1]:.3f}  {text}", flush=True)
+    print("| speaker | CER % |\n|---|---|")
+    print(f"| festival slt (its own normaliser) | {100 * np.mean(fest):.1f} |")
+    print(f"| tts_temp voice, T=0.334 (this checkout's normaliser) | {100 * np.mean(ours):.1f} |")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--voice", type=Path, default=None)
     ap.add_argument("--corpus", type=Path, default=Path("corpus"))
     ap.add_argument("--sentences", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--parts", nargs="+", choices=["quality", "verify", "normalisation"],
+                    default=["quality", "verify", "normalisation"])
     args = ap.parse_args()
     voice = load_voice(args.voice)
     asr = load_model("tiny.en")
     utts = [u for u in corpus.harvard() if u.split == "test"][: args.sentences]
+    if "normalisation" in args.parts:
+        normalisation_part(voice, asr, args.seed)
+    if "verify" in args.parts:
+        verify_part(voice, asr, utts, args.seed)
+    if "quality" not in args.parts:
+        return 0
     wavs = source_wavs(args.corpus, utts)
     sr = voice.mel.sample_rate
     gl = GriffinLim(voice.mel)

@@ -62,6 +62,9 @@ def add_tts_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--vocoder", type=Path, default=None, help="Coqui HiFi-GAN folder (default: Griffin-Lim)")
     p.add_argument("--asr-model", default="tiny.en", help="Whisper model that transcribes the speech back")
     p.add_argument("--max-seconds", type=float, default=20.0, help="longest sentence to generate")
+    p.add_argument("--verify", action="store_true",
+                   help="also run verified synthesis on every item: how often the fallback fires per temperature, "
+                        "CER before and after (verify.csv, verify.jsonl, a table in report.html)")
     p.add_argument("--out", type=Path, required=True, help="run folder (rerun with the same one to resume)")
     add_engine_arguments(p)
 
@@ -105,6 +108,17 @@ def run_compare_asr(args) -> int:
     return 1 if result.failed else 0
 
 
+def _verify(cfg, args) -> None:
+    from tts_temp.asr import load_model
+    from tts_temp.compare.tts import read_sentences
+    from tts_temp.compare.verify import COLUMNS, run_verify
+    from tts_temp.tts import SynthesisOptions, load_voice
+
+    rows = run_verify(args.out, read_sentences(cfg.sentences), cfg.temperatures, cfg.seeds, load_voice(cfg.voice),
+                      load_model(cfg.asr_model), SynthesisOptions(max_seconds=cfg.max_seconds), log=_warn)
+    print_table(rows, COLUMNS)
+
+
 def run_compare_tts(args) -> int:
     from tts_temp.compare.tts import TtsSweepConfig, run_tts_sweep
 
@@ -114,5 +128,7 @@ def run_compare_tts(args) -> int:
     result = run_tts_sweep(cfg, log=_warn)
     print_table(result.summary, ["temperature", "items", "errors", "duration_mean", "f0_mean", "f0_std_mean",
                                  "cer_mean", "seed_distance_db"])
+    if getattr(args, "verify", False):
+        _verify(cfg, args)
     print(f"report: {result.report}")
     return 1 if result.failed else 0

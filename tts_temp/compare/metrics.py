@@ -15,7 +15,6 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
@@ -25,40 +24,8 @@ F0_RESOLUTION = 0.25               # pitch bins of 25 cents: ~4x faster than lib
 MEL_FFT, MEL_HOP, MEL_BANDS, MEL_FMAX = 1024, 256, 80, 8000.0
 
 
-def edit_distance(ref: Sequence, hyp: Sequence) -> int:
-    """Levenshtein distance (substitutions, insertions, deletions all cost 1) over any sequences of
-    hashables: characters of a string or words of a list. RapidFuzz's C++ implementation, so WER
-    over thousands of sweep items costs milliseconds."""
-    from rapidfuzz.distance import Levenshtein
-
-    return Levenshtein.distance(ref, hyp)
-
-
-@lru_cache(maxsize=1)
-def _normaliser():
-    from whisper.normalizers import EnglishTextNormalizer
-
-    return EnglishTextNormalizer()
-
-
-def whisper_normalise(text: str) -> str:
-    """Whisper's English normaliser: lower case, no punctuation, spelled-out standard forms."""
-    return " ".join(_normaliser()(text or "").split())
-
-
-def error_rate(ref: Sequence, hyp: Sequence) -> float:
-    """Edits / reference length. An empty reference gives 0 for an empty hypothesis and
-    1 per inserted unit otherwise (so the rate stays finite and still counts the insertions)."""
-    return edit_distance(ref, hyp) / max(1, len(ref))
-
-
-def wer(reference: str, hypothesis: str) -> float:
-    return error_rate(whisper_normalise(reference).split(), whisper_normalise(hypothesis).split())
-
-
-def cer(reference: str, hypothesis: str) -> float:
-    """Characters of the normalised texts, spaces included (words are separated by one space)."""
-    return error_rate(list(whisper_normalise(reference)), list(whisper_normalise(hypothesis)))
+# WER / CER are defined once, below compare and roundtrip alike (tts_temp/score.py).
+from tts_temp.score import cer, edit_distance, error_rate, wer, whisper_normalise  # noqa: E402,F401
 
 
 def pairwise_wer(texts: Sequence[str]) -> float:

@@ -1,4 +1,8 @@
-"""`tts-temp synthesize` and `tts-temp train`."""
+"""`tts-temp train`, and the arguments and loop of `tts-temp synthesize`.
+
+The `synthesize` command itself is registered by `tts_temp.roundtrip_cli`: its `--verify` needs the
+ASR as well, and `tts` never imports `asr`. It passes its own batch function to `run_synthesize`.
+"""
 from __future__ import annotations
 
 import argparse
@@ -11,8 +15,18 @@ from tts_temp.tts.defaults import DEFAULT_TEMPERATURE
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("synthesize", help="speak text with the OverFlow-style voice at a sampling temperature",
-                       description="Speak text. Temperature scales the latent sample: z = mu + T * sigma * eps.")
+    t = sub.add_parser("train", help="train or resume a voice from a TOML config",
+                       description="Train (or resume from OUT_DIR/last.pt) a voice; Ctrl-C saves and exits.")
+    t.add_argument("config", type=Path)
+    t.add_argument("--max-minutes", type=float, default=None, help="stop after this much wall time")
+    t.add_argument("--max-steps", type=int, default=None, help="stop after this many steps in this run")
+    t.add_argument("--export", type=Path, default=None,
+                   help="then write a voice (duration threshold calibrated on the training data)")
+    t.add_argument("--export-only", action="store_true", help="skip training, just export")
+    t.set_defaults(func=run_train)
+
+
+def add_synthesize_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("text", nargs="?", help="text to speak (or use --text-file)")
     p.add_argument("--text-file", type=Path, help="one sentence per line -> OUT_DIR/0001.wav, 0002.wav, ...")
     p.add_argument("--out", type=Path, help="output wav (one text, one temperature and seed)")
@@ -32,17 +46,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="stay-probability threshold (default: the voice's calibrated value)")
     p.add_argument("--speaking-rate", type=float, default=1.0, help=">1 faster, <1 slower")
     p.add_argument("--max-seconds", type=float, default=20.0, help="longest sentence to generate")
-    p.set_defaults(func=run_synthesize)
-
-    t = sub.add_parser("train", help="train or resume a voice from a TOML config",
-                       description="Train (or resume from OUT_DIR/last.pt) a voice; Ctrl-C saves and exits.")
-    t.add_argument("config", type=Path)
-    t.add_argument("--max-minutes", type=float, default=None, help="stop after this much wall time")
-    t.add_argument("--max-steps", type=int, default=None, help="stop after this many steps in this run")
-    t.add_argument("--export", type=Path, default=None,
-                   help="then write a voice (duration threshold calibrated on the training data)")
-    t.add_argument("--export-only", action="store_true", help="skip training, just export")
-    t.set_defaults(func=run_train)
 
 
 def _jobs(args) -> list[tuple[str, Path]]:
@@ -82,12 +85,18 @@ def _variant_path(path: Path, t: float, seed: int | None, many: bool) -> Path:
     return path.with_name(f"{path.stem}_{tag}{path.suffix}")
 
 
-def run_synthesize(args) -> int:
-    from tts_temp.audio import write_wav
-    from tts_temp.tts import load_vocoder
+def run_synthesize(args, batch=None) -> int:
+    """Synthesise every job. `batch` replaces tts.synthesize_batch (same arguments); when its result
+    carries `records` (verified synthesis), each record is written as JSON beside its wav."""
+    import json
+
+    from tts_temp.audio import write_atomic_text, write_wav
     from tts_temp.temperature import check_temperature
+    from tts_temp.tts import load_vocoder
     from tts_temp.tts.synthesize import SynthesisOptions, synthesize_batch
     from tts_temp.tts.voice import load_voice
+
+    batch = batch or synthesize_batch
 
     jobs = _jobs(args)
     for t in args.temperature or []:
@@ -106,14 +115,18 @@ def run_synthesize(args) -> int:
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                out = synthesize_batch(voice, text, [v[0] for v in variants], [v[1] for v in variants], opts,
-                                       vocoder)
+                out = batch(voice, text, [v[0] for v in variants], [v[1] for v in variants], opts,
+                            **({"vocoder": vocoder} if vocoder is not None else {}))
             for w in caught:
                 print(f"tts-temp synthesize: warning: {w.message}", file=sys.stderr)
-            for (t, seed), wav, capped in zip(variants, out.waveforms, out.hit_max_length):
+            records = getattr(out, "records", None) or [None] * len(variants)
+            for (t, seed), wav, capped, record in zip(variants, out.waveforms, out.hit_max_length, records):
                 dest = _variant_path(path, t, seed, many)
                 write_wav(dest, wav, out.sample_rate)
                 note = " (hit --max-seconds)" if capped else ""
+                if record is not None:
+                    write_atomic_text(dest.with_suffix(".json"), json.dumps(record.to_dict(), indent=1) + "\n")
+                    note += f"; {record.summary()}"
                 print(f"{dest}  T={t:g} seed={seed} {len(wav) / out.sample_rate:.2f} s{note}")
         except UserError as exc:
             if len(jobs) == 1:

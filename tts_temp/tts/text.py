@@ -11,11 +11,11 @@ import functools
 import re
 import shutil
 import subprocess
-import unicodedata
 import warnings
 from dataclasses import dataclass
 
 from tts_temp.errors import UserError
+from tts_temp.tts.normalise import ABBREVIATIONS, TITLES, cardinal, normalise  # noqa: F401 (re-exported)
 
 PAD = "_"
 PUNCTUATION = ",.?!"
@@ -30,66 +30,7 @@ LETTERS = "abcdefghijklmnopqrstuvwxyz'"
 # Order matters: ids are positions in this tuple and are stored in every checkpoint.
 SYMBOLS: tuple[str, ...] = tuple(dict.fromkeys(PAD + PUNCTUATION + WORD_BREAK + IPA + LETTERS))
 
-_ABBREVIATIONS = {
-    "mr": "mister", "mrs": "missus", "ms": "miss", "dr": "doctor", "st": "saint", "jr": "junior",
-    "sr": "senior", "co": "company", "ltd": "limited", "vs": "versus", "etc": "et cetera",
-    "gen": "general", "capt": "captain", "prof": "professor", "mt": "mount",
-}
-_ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-         "fifteen sixteen seventeen eighteen nineteen").split()
-_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
-
-
-def number_to_words(n: int) -> str:
-    """Spell a non-negative integer in English words (enough for a TTS front end)."""
-    if n < 20:
-        return _ONES[n]
-    if n < 100:
-        return _TENS[n // 10] + ("" if n % 10 == 0 else " " + _ONES[n % 10])
-    if n < 1000:
-        rest = n % 100
-        return _ONES[n // 100] + " hundred" + ("" if rest == 0 else " " + number_to_words(rest))
-    for size, name in ((10**9, "billion"), (10**6, "million"), (1000, "thousand")):
-        if n >= size:
-            rest = n % size
-            head = number_to_words(n // size) + " " + name
-            return head + ("" if rest == 0 else " " + number_to_words(rest))
-    raise AssertionError("unreachable")
-
-
-def _spell_number(match: re.Match) -> str:
-    text = match.group(0).replace(",", "")
-    if "." in text:
-        whole, frac = text.split(".", 1)
-        return number_to_words(int(whole)) + " point " + " ".join(_ONES[int(d)] for d in frac)
-    if len(text) > 12:
-        return " ".join(_ONES[int(d)] for d in text)
-    return number_to_words(int(text))
-
-
-def _spell_dollars(match: re.Match) -> str:
-    dollars, cents = int(match.group(1)), int(match.group(2) or 0)
-    out = f"{number_to_words(dollars)} dollar{'s' if dollars != 1 else ''}"
-    if cents:
-        out += f" and {number_to_words(cents)} cent{'s' if cents != 1 else ''}"
-    return out
-
-
-def normalise(text: str) -> str:
-    """Plain lower-case words and clause punctuation; numbers and abbreviations spelled out."""
-    text = unicodedata.normalize("NFKC", text)
-    text = text.replace("\u2019", "'").replace("\u2018", "'").replace("&", " and ")
-    text = re.sub(r"[\u201c\u201d\"()\[\]{}]", " ", text)
-    text = re.sub(r"\b([A-Za-z]+)\.(?=\s+[A-Z0-9])",
-                  lambda m: _ABBREVIATIONS.get(m.group(1).lower(), m.group(0)), text)
-    text = re.sub(r"\$(\d+)(?:\.(\d\d))?\b", _spell_dollars, text)
-    text = re.sub(r"(\d)\s*%", r"\1 percent", text)
-    text = re.sub(r"\d+(?:,\d{3})*(?:\.\d+)?", _spell_number, text)
-    text = re.sub(r"[;:]", ",", text)
-    text = re.sub(r"[\u2013\u2014]|--", ", ", text)
-    text = re.sub(r"\.{2,}|\u2026", ".", text)
-    text = re.sub(r"\s+", " ", text).strip().lower()
-    return text
+number_to_words = cardinal  # the name earlier versions exported
 
 
 def clauses(text: str) -> list[tuple[str, str]]:
@@ -102,6 +43,23 @@ def clauses(text: str) -> list[tuple[str, str]]:
     return out
 
 
+_NOT_AN_END = set(TITLES) | set(ABBREVIATIONS) | {"no", "a.m", "p.m", "jan", "feb", "mar", "apr", "jun", "jul",
+                                                   "aug", "sep", "sept", "oct", "nov", "dec"}
+
+
+def _sentences(text: str) -> list[str]:
+    """Split at . ? ! followed by a space, except after a title, an abbreviation or an initial."""
+    out: list[str] = []
+    for piece in re.split(r"(?<=[.?!])\s+", text.strip()):
+        last = out[-1].split()[-1] if out else ""
+        word = last[:-1].lower() if last.endswith(".") else None
+        if word is not None and (word in _NOT_AN_END or (len(word) == 1 and word.isalpha() and word != "i")):
+            out[-1] += " " + piece
+        else:
+            out.append(piece)
+    return out
+
+
 def split_sentences(text: str, max_words: int = 40) -> list[str]:
     """Split long input at sentence ends so each piece can be synthesised on its own.
 
@@ -109,7 +67,7 @@ def split_sentences(text: str, max_words: int = 40) -> list[str]:
     every `max_words` words, so no piece runs into the synthesiser's length limit.
     """
     out: list[str] = []
-    for sentence in re.split(r"(?<=[.?!])\s+", text.strip()):
+    for sentence in _sentences(text):
         words = sentence.split()
         if len(words) <= max_words:
             out.append(sentence.strip())
