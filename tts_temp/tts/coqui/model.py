@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tts_temp.errors import UserError
+from tts_temp.tts.defaults import COQUI_DURATION_THRESHOLD
 from tts_temp.tts.flow import squeeze, unsqueeze
 from tts_temp.tts.hmm import SampleOptions, dropout_masks, forward_algorithm, sample_frames
 
@@ -36,7 +37,7 @@ class OverflowSettings:
     ar_order: int = 1
     sampling_temp: float = 0.334
     deterministic_transition: bool = True
-    duration_threshold: float = 0.55
+    duration_threshold: float = COQUI_DURATION_THRESHOLD
     max_sampling_time: int = 1000
     prenet_type: str = "original"
     prenet_dim: int = 256
