@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from asr_fixtures import clip, model, one_thread, waveform  # noqa: F401
+from asr_fixtures import clip, model, waveform
 from tts_temp.asr import transcribe, weights
 from tts_temp.asr.sampler import SamplingOptions, SeededSampler
 from tts_temp.cli import main

@@ -8,7 +8,7 @@ import pytest
 import torch
 import whisper
 
-from asr_fixtures import NON_ENGLISH, base_model, model, one_thread, waveform  # noqa: F401
+from asr_fixtures import NON_ENGLISH, base_model, model, waveform
 from tts_temp.asr import transcribe
 
 

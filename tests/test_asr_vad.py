@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from asr_fixtures import model, one_thread, waveform  # noqa: F401
+from asr_fixtures import model, waveform
 from tts_temp.asr import transcribe
 from tts_temp.asr.vad import TimeMap, VadOptions
 

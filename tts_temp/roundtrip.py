@@ -278,7 +278,9 @@ def synthesize_batch(voice, text: str, temperatures: Sequence[float], seeds: Seq
     if len(temperatures) != len(seeds) or not temperatures:
         raise UserError("need one seed per temperature")
     recogniser = recogniser or load_recogniser()
-    deterministic_at_zero = opts.duration == "threshold" and not opts.prenet_dropout
+    # At T = 0 every seed is the same draw (the mean, threshold durations; prenet dropout is never
+    # applied at T = 0), so a retry there would only repeat the same output.
+    deterministic_at_zero = (opts.duration or voice.default_duration) == "threshold"
     plans = [_plan(policy.steps(check_temperature(t)), _base_seed(s), deterministic_at_zero)
              for t, s in zip(temperatures, seeds)]
     spoken = normalise(text)
