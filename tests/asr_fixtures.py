@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 DATA = Path(__file__).parent / "data"
 CLIPS = ["jfk", "librivox_sense_0870", "librivox_sense_0880", "librivox_sense_0890",

@@ -282,7 +282,7 @@ def test_bad_coqui_folders_are_one_line_errors(coqui, tmp_path, capsys):
     from tts_temp.cli import main
     from tts_temp.tts import load_vocoder, load_voice
 
-    model = _build_tts(coqui, _small_config(coqui, use_phonemes=False, text_cleaner=None, add_blank=False),
+    _build_tts(coqui, _small_config(coqui, use_phonemes=False, text_cleaner=None, add_blank=False),
                        tmp_path / "ok", seed=7)
     state = torch.load(tmp_path / "ok" / "model_file.pth", weights_only=True)
 
