@@ -135,9 +135,24 @@ def forward_algorithm(log_emit: torch.Tensor, logits: torch.Tensor, n_frames: to
     """log p(x_1..T) of a left-to-right HMM that starts in state 0 and must leave the last state.
 
     log_emit, logits: (B, T, N); logits[t, n] is the log-odds of moving n -> n+1 after frame t.
-    Vectorised over batch and states; the loop runs over frames only. Returns (B,).
+    Vectorised over batch and states; the loop runs over frames only. Returns (B,), in the input's dtype.
+
+    The recursions run in float64 whatever the input: alpha and beta are unscaled log values that
+    reach ~1e5 nats on a 10 s utterance, where float32 keeps ~0.01 nat, and the posteriors
+    exp(alpha + beta - log p) then sum to 0.88-1.05 per frame instead of 1. In float64 they are exact
+    to ~1e-10 nat at that size, at no measurable cost (the loop's cost is per op, not per element).
+    An item with fewer frames than states has no path: its value is about -1e30 (finite, with zero
+    gradient) and callers must leave it out (see `feasible`).
     """
-    return _ForwardBackward.apply(log_emit, F.logsigmoid(-logits), F.logsigmoid(logits), n_frames, n_states)
+    dtype = log_emit.dtype
+    logits = logits.double()
+    ll = _ForwardBackward.apply(log_emit.double(), F.logsigmoid(-logits), F.logsigmoid(logits), n_frames, n_states)
+    return ll.to(dtype)
+
+
+def feasible(n_frames: torch.Tensor, n_states: torch.Tensor) -> torch.Tensor:
+    """Which items have at least one path: a left-to-right HMM without skips needs a frame per state."""
+    return n_frames >= n_states
 
 
 @dataclass
@@ -170,10 +185,29 @@ class NeuralHMM(nn.Module):
         with torch.no_grad():
             self.state_head.bias[-1] = math.log(move_prob / (1 - move_prob))
 
-    def _prenet(self, x: torch.Tensor, dropout: bool) -> torch.Tensor:
+    def _prenet(self, x: torch.Tensor, dropout: bool,
+                generators: Sequence[torch.Generator | None] | None = None) -> torch.Tensor:
+        """Prenet with dropout when `dropout`; at synthesis each row's mask comes from its own generator.
+
+        Training draws its masks from the global RNG as usual. Synthesis with dropout switched on
+        (as the original OverFlow does) must still be reproducible per item: row i's mask is drawn
+        from generators[i], so an item's output depends on its own seed only, not on the global RNG
+        or on the other items of the batch.
+        """
         for layer in self.prenet:
-            x = F.dropout(F.relu(layer(x)), self.prenet_dropout, training=dropout)
+            x = F.relu(layer(x))
+            if dropout and generators is not None and self.prenet_dropout > 0:
+                x = x * self._dropout_mask(x, generators)
+            else:
+                x = F.dropout(x, self.prenet_dropout, training=dropout)
         return x
+
+    def _dropout_mask(self, x: torch.Tensor, generators: Sequence[torch.Generator | None]) -> torch.Tensor:
+        keep = 1.0 - self.prenet_dropout
+        # Drawn on the generator's own device (a CPU generator may drive a model on a GPU).
+        rows = [torch.rand(x.shape[-1], generator=g, device=g.device if g is not None else x.device) < keep
+                for g in generators]
+        return torch.stack(rows).to(x.device, x.dtype) / keep
 
     def lstm_step(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None
                   ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
@@ -245,7 +279,7 @@ class NeuralHMM(nn.Module):
         hidden = None
         out = []
         for _ in range(opts.max_frames):
-            h, hidden = self.lstm_step(self._prenet(prev, opts.prenet_dropout), hidden)
+            h, hidden = self.lstm_step(self._prenet(prev, opts.prenet_dropout, generators), hidden)
             b, s, d = self.frame_params(h)
             cur = state.clamp(max=a.shape[1] - 1)
             mean = a[idx_b, cur] + b

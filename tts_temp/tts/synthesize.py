@@ -18,7 +18,7 @@ from tts_temp.errors import UserError
 from tts_temp.temperature import check_temperature
 from tts_temp.tts.hmm import SampleOptions
 from tts_temp.tts.text import split_sentences
-from tts_temp.tts.vocoder import GriffinLim, Vocoder
+from tts_temp.tts.vocoder import Vocoder
 from tts_temp.tts.voice import Voice
 
 SENTENCE_PAUSE = 0.25  # seconds of silence between sentences of a long text
@@ -60,7 +60,7 @@ class Synthesis:
     """One batch: waveforms (one per temperature/seed pair), their mels and timings."""
 
     waveforms: list[np.ndarray]
-    mels: list[torch.Tensor]           # de-normalised log-mels (n_mels, frames)
+    mels: list[torch.Tensor]           # de-normalised frames (channels, frames): log-mels, or WORLD frames
     sample_rate: int
     temperatures: list[float]
     seeds: list[int | None]
@@ -92,6 +92,18 @@ def text_ids(voice: Voice, text: str) -> list[torch.Tensor]:
     return pieces
 
 
+def pad_with_silence(frames: torch.Tensor, lengths: torch.Tensor, silence: torch.Tensor) -> torch.Tensor:
+    """Frames past each item's length -> the silence frame.
+
+    A batch is as long as its longest item; the sampler leaves the others' tails at the latent
+    mean, which the flow and de-normalisation turn into the *mean frame* (a hum of average speech).
+    The vocoder's windows reach a few frames past an item's end, so that tail would leak into the
+    cut waveform: silence leaks nothing.
+    """
+    past = torch.arange(frames.shape[-1], device=frames.device)[None, :] >= lengths.to(frames.device)[:, None]
+    return torch.where(past[:, None, :], silence.to(frames)[None, :, None], frames)
+
+
 def synthesize_batch(voice: Voice, text: str, temperatures: Sequence[float], seeds: Sequence[int | None],
                      options: SynthesisOptions | None = None, vocoder: Vocoder | None = None) -> Synthesis:
     """Synthesise `text` once per (temperature, seed) pair, all pairs in one batch."""
@@ -102,7 +114,7 @@ def synthesize_batch(voice: Voice, text: str, temperatures: Sequence[float], see
         user_temperature(t)
     opts.validate()
     pieces = text_ids(voice, text)
-    vocoder = vocoder or GriffinLim(voice.mel, n_iter=opts.griffin_lim_iters)
+    vocoder = vocoder or voice.make_vocoder(opts.griffin_lim_iters)
     sample_opts = SampleOptions(
         temperature=opts.temperature, duration=opts.duration,
         duration_threshold=opts.duration_threshold or voice.duration_threshold,
@@ -118,7 +130,7 @@ def synthesize_batch(voice: Voice, text: str, temperatures: Sequence[float], see
     for k, ids in enumerate(pieces):
         t0 = time.perf_counter()
         mels, lengths = voice.model.sample(ids, sample_opts, list(temperatures), gens)
-        mels = voice.denormalise(mels)
+        mels = pad_with_silence(voice.denormalise(mels), lengths, voice.silence())
         t1 = time.perf_counter()
         wavs = vocoder(mels)
         t2 = time.perf_counter()

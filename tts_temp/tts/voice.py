@@ -14,6 +14,7 @@ import torch
 
 from tts_temp.audio import atomic_write
 from tts_temp.errors import UserError
+from tts_temp.tts import frames
 from tts_temp.tts.mel import MelConfig
 from tts_temp.tts.model import ModelConfig, OverFlow
 from tts_temp.tts.text import SYMBOLS, FrontEnd
@@ -23,23 +24,37 @@ SHIPPED = "slt-small.pt"
 
 @dataclass
 class Voice:
+    """`mel` is the voice's timing (sample rate, hop) and the STFT settings analysis plots use;
+    `features` says what the model's frames are and `vocoder` what turns them into sound
+    (see tts_temp.tts.frames). A voice file without them is a mel voice with Griffin-Lim."""
+
     model: OverFlow
     mel: MelConfig
-    mean: float
-    std: float
+    mean: float | torch.Tensor   # a scalar, or (channels, 1) per channel
+    std: float | torch.Tensor
     frontend: FrontEnd
     duration_threshold: float = 0.55
     meta: dict = field(default_factory=dict)
+    features: dict = field(default_factory=frames.mel_spec)
+    vocoder: dict = field(default_factory=lambda: {"kind": "griffin-lim"})
 
     def denormalise(self, mels: torch.Tensor) -> torch.Tensor:
         return mels * self.std + self.mean
+
+    def silence(self) -> torch.Tensor:
+        """(channels,) de-normalised frame of silence."""
+        return frames.silence(self.features)
+
+    def make_vocoder(self, griffin_lim_iters: int = 32):
+        return frames.make_vocoder(self.vocoder, self.features, griffin_lim_iters)
 
     def to_dict(self) -> dict:
         return {
             "format": "tts_temp.voice/1",
             "model_config": self.model.cfg.to_dict(),
             "state_dict": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
-            "mel": self.mel.to_dict(), "mean": self.mean, "std": self.std,
+            "mel": self.mel.to_dict(), "mean": frames.stat_to_plain(self.mean),
+            "std": frames.stat_to_plain(self.std), "features": dict(self.features), "vocoder": dict(self.vocoder),
             "frontend": {"phonemes": self.frontend.phonemes, "voice": self.frontend.voice},
             "symbols": list(SYMBOLS), "duration_threshold": self.duration_threshold, "meta": dict(self.meta),
         }
@@ -62,8 +77,12 @@ def voice_from_dict(d: dict) -> Voice:
     model = OverFlow(ModelConfig.from_dict(d["model_config"]))
     model.load_state_dict(d["state_dict"])
     model.eval()
-    return Voice(model, MelConfig(**d["mel"]), float(d["mean"]), float(d["std"]), FrontEnd(**d["frontend"]),
-                 float(d["duration_threshold"]), dict(d.get("meta", {})))
+    mel = MelConfig(**d["mel"])
+    spec = dict(d.get("features", frames.mel_spec(mel)))
+    vocoder = dict(d.get("vocoder", {"kind": frames.VOCODERS[spec["kind"]]}))
+    frames.make_vocoder(vocoder, spec)  # refuse a voice whose vocoder cannot render its features
+    return Voice(model, mel, frames.as_stat(d["mean"]), frames.as_stat(d["std"]), FrontEnd(**d["frontend"]),
+                 float(d["duration_threshold"]), dict(d.get("meta", {})), spec, vocoder)
 
 
 def load_voice(path: str | os.PathLike | None = None) -> Voice:
