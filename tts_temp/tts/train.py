@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from tts_temp.audio import atomic_write
+from tts_temp.errors import UserError
 from tts_temp.tts import features as features_mod
 from tts_temp.tts import frames as frames_mod
 from tts_temp.tts.hmm import SampleOptions, feasible
@@ -110,7 +111,7 @@ def usable_items(feats: features_mod.Features, states_per_phone: int, log=print)
         shown = ", ".join(skipped[:5]) + (" ..." if len(skipped) > 5 else "")
         log(f"warning: skipping {len(skipped)} utterance(s) with fewer frames than HMM states: {shown}")
     if not bool(ok.any()):
-        raise ValueError("no utterance has at least as many frames as HMM states")
+        raise UserError("no utterance in the features has at least as many frames as HMM states")
     return [i for i in range(len(feats.names)) if ok[i]]
 
 
