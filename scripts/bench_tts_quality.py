@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""TTS quality: intelligibility (Whisper tiny.en CER) of the voice at several temperatures, next to
-the source voice and the source voice after the mel -> Griffin-Lim round trip (this vocoder's
-ceiling), on held-out Harvard sentences 701-720; and whether the model uses the text at all.
+"""TTS quality: intelligibility (Whisper tiny.en CER) and naturalness (DNSMOS P.835, a proxy) of the
+voice at several temperatures, next to the source voice and the source voice after each vocoder's
+analysis/synthesis round trip (STFT mel -> Griffin-Lim, and WORLD frames -> WORLD: the ceilings),
+on held-out Harvard sentences 701-720; and whether the model uses the text at all.
 
     python scripts/bench_tts_quality.py [--voice PATH] [--corpus corpus] [--sentences 20] [--seed 0]
                                         [--parts quality verify normalisation]
@@ -14,6 +15,11 @@ which flatters the verified column; a second recogniser is not measured here yet
 normalisation: CER of sentences full of dates, times, money, ordinals, phone numbers, years and
 titles, spoken by festival (its own normaliser) and by the voice (T=0.334, seed 0). Run the part
 against the old package (PYTHONPATH=OLD_CHECKOUT) for the "before" column.
+
+    python scripts/bench_tts_quality.py --ceilings-only --sentences 12   # source and vocoders, no voice
+
+DNSMOS is Microsoft's non-intrusive quality predictor trained on noisy/enhanced speech (see
+tts_temp/naturalness.py): a proxy for naturalness, not a listening test.
 
 Text dependence: the per-frame log-likelihood of each held-out recording under its own text minus
 under another sentence's text (a model that ignores the text scores 0). Target from issue 3: at
@@ -36,10 +42,9 @@ from tts_temp.asr import load_model, transcribe  # noqa: E402
 from tts_temp.audio import prepare  # noqa: E402
 from tts_temp.compare.tts import DEFAULT_TEMPERATURES  # noqa: E402
 from tts_temp.compare.metrics import cer  # noqa: E402
+from tts_temp.naturalness import dnsmos, mean_dnsmos  # noqa: E402
 from tts_temp.tts import SynthesisOptions, load_voice, synthesize_batch  # noqa: E402
-from tts_temp.tts import corpus  # noqa: E402
-from tts_temp.tts.mel import log_mel  # noqa: E402
-from tts_temp.tts.vocoder import GriffinLim  # noqa: E402
+from tts_temp.tts import corpus, frames  # noqa: E402
 
 TEMPERATURES = DEFAULT_TEMPERATURES  # the same temperatures as compare-tts
 VERIFY_TEMPERATURES = (0.667, 1.0)
@@ -80,7 +85,7 @@ def text_dependence(voice, utts, wavs) -> tuple[float, float]:
     own, other = [], []
     ids = [torch.tensor(voice.frontend.ids(u.text)) for u in utts]
     for i, u in enumerate(utts):
-        mel = (log_mel(wavs[u.id], voice.mel) - voice.mean) / voice.std
+        mel = (frames.analyse(wavs[u.id], voice.features) - voice.mean) / voice.std
         mel = mel[:, : mel.shape[1] - mel.shape[1] % model.cfg.squeeze][None]
         n = torch.tensor([mel.shape[2]])
         for store, j in ((own, i), (other, (i + 1) % len(utts))):
@@ -145,6 +150,12 @@ def normalisation_part(voice, asr, seed: int) -> None:
     print(f"| tts_temp voice, T=0.334 (this checkout's normaliser) | {100 * np.mean(ours):.1f} |")
 
 
+def ceilings() -> dict[str, tuple[dict, dict]]:
+    """Row name -> (feature spec, vocoder spec) of each vocoder's analysis/synthesis round trip."""
+    return {"source -> mel -> Griffin-Lim": (frames.mel_spec(), {"kind": "griffin-lim"}),
+            "source -> WORLD frames -> WORLD": (frames.world_spec(), {"kind": "world"})}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--voice", type=Path, default=None)
@@ -153,8 +164,9 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--parts", nargs="+", choices=["quality", "verify", "normalisation"],
                     default=["quality", "verify", "normalisation"])
+    ap.add_argument("--ceilings-only", action="store_true", help="only the source and the vocoder round trips")
     args = ap.parse_args()
-    voice = load_voice(args.voice)
+    voice = None if args.ceilings_only else load_voice(args.voice)
     asr = load_model("tiny.en")
     utts = [u for u in corpus.harvard() if u.split == "test"][: args.sentences]
     if "normalisation" in args.parts:
@@ -164,31 +176,54 @@ def main() -> int:
     if "quality" not in args.parts:
         return 0
     wavs = source_wavs(args.corpus, utts)
-    sr = voice.mel.sample_rate
-    gl = GriffinLim(voice.mel)
-    rows: dict[str, list[float]] = {"source voice (festival slt)": [], "source -> mel -> Griffin-Lim": []}
-    rows.update({f"tts_temp voice, T={t:g}": [] for t in TEMPERATURES})
+    sr = 22050
+    source = "source voice (festival slt)"
+    cers: dict[str, list[float]] = {source: []}
+    moses: dict[str, list] = {source: []}
+    rounds = {name: (spec, frames.make_vocoder(voc, spec)) for name, (spec, voc) in ceilings().items()}
+    for name in rounds:
+        cers[name], moses[name] = [], []
+    if voice is not None:
+        own = next(n for n, (spec, _) in ceilings().items() if spec["kind"] == voice.features["kind"])
+        for t in TEMPERATURES:
+            cers[f"tts_temp voice, T={t:g}"], moses[f"tts_temp voice, T={t:g}"] = [], []
     ratios = []
+
+    def score(name, wav, text):
+        cers[name].append(asr_cer(asr, wav, sr, text))
+        moses[name].append(dnsmos(wav, sr))
+
     for u in utts:
         src = wavs[u.id]
-        rows["source voice (festival slt)"].append(asr_cer(asr, src, sr, u.text))
-        rows["source -> mel -> Griffin-Lim"].append(asr_cer(asr, gl(log_mel(src, voice.mel)).numpy(), sr, u.text))
+        score(source, src, u.text)
+        for name, (spec, vocoder) in rounds.items():
+            score(name, vocoder(frames.analyse(src, spec)).numpy()[: len(src)], u.text)
+        if voice is None:
+            continue
         out = synthesize_batch(voice, u.text, list(TEMPERATURES), [args.seed] * len(TEMPERATURES), SynthesisOptions())
         for t, wav in zip(TEMPERATURES, out.waveforms):
-            rows[f"tts_temp voice, T={t:g}"].append(asr_cer(asr, wav, sr, u.text))
+            score(f"tts_temp voice, T={t:g}", wav, u.text)
         ratios.append(len(out.waveforms[0]) / len(src))
-    own, other = text_dependence(voice, utts, wavs)
-    ceiling = 100 * float(np.mean(rows["source -> mel -> Griffin-Lim"]))
-    print(f"voice: step {voice.meta.get('step')}, {voice.meta.get('train_seconds', 0) / 60:.0f} min of training, "
-          f"duration threshold {voice.duration_threshold}; {len(utts)} held-out Harvard sentences; ASR tiny.en T=0")
-    print("| condition | CER % | minus ceiling (points) |")
-    print("|---|---|---|")
-    for name, vals in rows.items():
+    ceiling_name = own if voice is not None else "source -> mel -> Griffin-Lim"
+    ceiling = 100 * float(np.mean(cers[ceiling_name]))
+    if voice is not None:
+        print(f"voice: step {voice.meta.get('step')}, {voice.meta.get('train_seconds', 0) / 60:.0f} min of training, "
+              f"features {voice.features['kind']}, vocoder {voice.vocoder['kind']}, "
+              f"duration threshold {voice.duration_threshold}")
+    print(f"{len(utts)} held-out Harvard sentences; ASR tiny.en T=0; DNSMOS P.835 (speechmos); "
+          f"ceiling = {ceiling_name}")
+    print("| condition | CER % | minus ceiling (points) | DNSMOS OVRL | SIG | BAK | P.808 |")
+    print("|---|---|---|---|---|---|---|")
+    for name, vals in cers.items():
         c = 100 * float(np.mean(vals))
-        print(f"| {name} | {c:.1f} | {c - ceiling:+.1f} |")
+        m = mean_dnsmos(moses[name])
+        print(f"| {name} | {c:.1f} | {c - ceiling:+.1f} | {m.ovrl:.2f} | {m.sig:.2f} | {m.bak:.2f} | {m.p808:.2f} |")
+    if voice is None:
+        return 0
+    own_ll, other = text_dependence(voice, utts, wavs)
     print(f"\nlength of T=0 speech / source: {np.mean(ratios):.2f} (mean over sentences)")
-    print(f"text dependence: log-likelihood per frame, own text {own:.2f}, another sentence's text {other:.2f}, "
-          f"gain {own - other:.2f} nats/frame")
+    print(f"text dependence: log-likelihood per frame, own text {own_ll:.2f}, another sentence's text {other:.2f}, "
+          f"gain {own_ll - other:.2f} nats/frame")
     return 0
 
 

@@ -63,7 +63,12 @@ def main() -> int:
     print("| measure | value | target |")
     print("|---|---|---|")
     print(f"| acoustic model RTF (T=0.667) | {rtf_ac:.3f} | |")
-    name = "HiFi-GAN" if vocoder else f"Griffin-Lim, {opts.griffin_lim_iters} iterations"
+    if vocoder:
+        name = "HiFi-GAN"
+    elif voice.vocoder["kind"] == "griffin-lim":
+        name = f"Griffin-Lim, {opts.griffin_lim_iters} iterations"
+    else:
+        name = voice.vocoder["kind"]
     print(f"| vocoder RTF ({name}) | {rtf_voc:.3f} | |")
     print(f"| total RTF | {rtf_ac + rtf_voc:.3f} | <= 0.2 |")
     print(f"| 4 temperatures in one batch / 1, acoustic model (median) | {ac_ratio:.2f}x | |")

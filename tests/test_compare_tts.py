@@ -157,6 +157,21 @@ def test_report_tables_line_up(sweep):
         assert table["rows"] and all(n == table["header"] for n in table["rows"]), table
 
 
+def test_naturalness_column_and_figure(sweep):
+    cfg, result = sweep
+    items = [json.loads(l) for l in (cfg.out_dir / "results.jsonl").read_text().splitlines()]
+    ok = [r for r in items if r.get("kind") == "tts" and not r.get("error")]
+    assert ok and all(1.0 <= r["dnsmos_ovrl"] <= 5.0 for r in ok)
+    with open(cfg.out_dir / "summary.csv", newline="") as f:
+        summary = {s["temperature"]: s for s in csv.DictReader(f)}
+    for t, s in zip(TEMPS, summary.values()):
+        want = np.mean([r["dnsmos_ovrl"] for r in ok if r["temperature"] == t])
+        assert float(s["dnsmos_ovrl_mean"]) == pytest.approx(want, abs=1e-4)
+    png = cfg.out_dir / "naturalness_vs_temperature.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "naturalness_vs_temperature.png" in result.report.read_text()
+
+
 def test_emission_gaussian_is_the_voices_own(sweep, voice):
     import torch
 
@@ -210,7 +225,7 @@ def test_resume_skips_finished_items(sweep, voice, whisper_tiny, monkeypatch):
 def test_report_opens_in_chromium_with_every_image_and_audio(sweep):
     cfg, result = sweep
     seen = check_report(result.report)
-    assert len(seen["images"]) == 4 and all(i["ok"] for i in seen["images"]), seen["images"]
+    assert len(seen["images"]) == 5 and all(i["ok"] for i in seen["images"]), seen["images"]
     good = 2 * len(TEMPS) * SEEDS
     assert len(seen["audios"]) == good and all(a["ok"] and a["duration"] > 0 for a in seen["audios"]), seen["audios"]
 

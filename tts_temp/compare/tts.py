@@ -99,15 +99,18 @@ class TtsSweepResult:
 
 
 def analyse(wav: np.ndarray, sample_rate: int, text: str, asr_model) -> dict:
-    """Duration, F0 and intelligibility of one output."""
+    """Duration, F0, intelligibility and naturalness (DNSMOS, a proxy) of one output."""
     from tts_temp import audio as audio_io
     from tts_temp.asr import transcribe
+    from tts_temp.naturalness import dnsmos
 
     track = metrics.f0_track(wav, sample_rate)
     f0_mean, f0_std = track.stats()
     heard = transcribe(asr_model, audio_io.prepare(wav, sample_rate, 16000), temperature=0.0).text.strip()
+    mos = dnsmos(wav, sample_rate)
     return {"duration": len(wav) / sample_rate, "f0_mean": f0_mean, "f0_std": f0_std, "f0_hz": track.hz,
-            "f0_hop": track.hop_seconds, "transcript": heard, "cer": metrics.cer(text, heard)}
+            "f0_hop": track.hop_seconds, "transcript": heard, "cer": metrics.cer(text, heard),
+            "dnsmos_ovrl": mos.ovrl, "dnsmos_sig": mos.sig, "dnsmos_bak": mos.bak}
 
 
 def seed_distances(out: Path, wavs: list[str]) -> list[list]:
@@ -269,7 +272,7 @@ def _voice_digest(path: Path | None) -> str | None:
 
 
 SUMMARY_COLUMNS = ["temperature", "items", "errors", "duration_mean", "duration_std", "f0_mean", "f0_std_mean",
-                   "cer_mean", "cer_std", "seed_distance_db"]
+                   "cer_mean", "cer_std", "dnsmos_ovrl_mean", "dnsmos_ovrl_std", "seed_distance_db"]
 
 
 def summarise(records: list[dict], spreads: list[dict], temperatures: list[float]) -> list[dict]:
@@ -281,13 +284,14 @@ def summarise(records: list[dict], spreads: list[dict], temperatures: list[float
         ok = [r for r in group if not r.get("error")]
         dur_m, dur_s = metrics.mean_std([r["duration"] for r in ok])
         cer_m, cer_s = metrics.mean_std([r["cer"] for r in ok])
+        mos_m, mos_s = metrics.mean_std([r.get("dnsmos_ovrl") for r in ok])  # absent in runs made before it
         dists = [p[2] for r in spreads if r["temperature"] == t for p in r["pairs"]]
         out.append({
             "temperature": f"{t:g}", "items": len(group), "errors": len(group) - len(ok),
             "duration_mean": dur_m, "duration_std": dur_s,
             "f0_mean": metrics.mean_std([r.get("f0_mean") for r in ok])[0],
             "f0_std_mean": metrics.mean_std([r.get("f0_std") for r in ok])[0],
-            "cer_mean": cer_m, "cer_std": cer_s,
+            "cer_mean": cer_m, "cer_std": cer_s, "dnsmos_ovrl_mean": mos_m, "dnsmos_ovrl_std": mos_s,
             "seed_distance_db": metrics.mean_std(dists)[0],
         })
     return out

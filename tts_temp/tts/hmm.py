@@ -72,14 +72,25 @@ def _shift_up(x: torch.Tensor) -> torch.Tensor:
 
 
 def _alphas(log_emit, log_stay, log_move):
+    """Scaled forward recursion: alpha_hat[t] = alpha[t] - c[t], c[t] = log sum_n exp(alpha[t, n]) - c[<t].
+
+    Each frame's alphas are renormalised to sum to 1 (log-sum 0), and the log scales c[t] are kept:
+    log alpha[t] = alpha_hat[t] + sum_{s<=t} c[s]. Unscaled, alpha reaches ~1e5 nats on a 10 s
+    utterance, where float32 keeps only ~0.01 nat, and the posteriors exp(alpha + beta - log p) then
+    summed to 0.88-1.05 per frame; scaled, every quantity the posteriors use is O(1)-O(100).
+    """
     alpha = torch.full_like(log_emit[:, 0], NEG)
     alpha[:, 0] = 0.0
     alpha = alpha + log_emit[:, 0]
-    alphas = [alpha]
+    c = torch.logsumexp(alpha, dim=1, keepdim=True)
+    alphas, scales = [alpha - c], [c]
     for t in range(1, log_emit.shape[1]):
-        alpha = torch.logaddexp(alpha + log_stay[:, t - 1], _shift_down(alpha + log_move[:, t - 1])) + log_emit[:, t]
-        alphas.append(alpha)
-    return torch.stack(alphas, dim=1)
+        prev = alphas[-1]
+        alpha = torch.logaddexp(prev + log_stay[:, t - 1], _shift_down(prev + log_move[:, t - 1])) + log_emit[:, t]
+        c = torch.logsumexp(alpha, dim=1, keepdim=True)
+        alphas.append(alpha - c)
+        scales.append(c)
+    return torch.stack(alphas, dim=1), torch.cat(scales, dim=1)
 
 
 class _ForwardBackward(torch.autograd.Function):
@@ -87,47 +98,60 @@ class _ForwardBackward(torch.autograd.Function):
 
     Autograd through the frame loop would record ~8 nodes per frame and spend most of a training
     step replaying them; the backward recursion gives the same gradients (state and transition
-    posteriors) in one loop of plain tensor ops.
+    posteriors) in one loop of plain tensor ops. Both recursions are scaled per frame (see
+    `_alphas`), and each frame's posteriors are normalised over that frame: a state posterior
+    sums to 1 over states, a transition posterior to 1 over (state, stay | move). That is what they
+    are in exact arithmetic, and it keeps float32 rounding from accumulating along the utterance.
     """
 
     @staticmethod
     def forward(ctx, log_emit, log_stay, log_move, n_frames, n_states):
-        alphas = _alphas(log_emit, log_stay, log_move)
+        alphas, scales = _alphas(log_emit, log_stay, log_move)
         bsz, n_t, _ = log_emit.shape
         idx = torch.arange(bsz, device=log_emit.device)
         last_t, last_n = n_frames - 1, n_states - 1
-        ll = alphas[idx, last_t, last_n] + log_move[idx, last_t, last_n]
-        ctx.save_for_backward(log_emit, log_stay, log_move, n_frames, n_states, alphas, ll)
-        return ll
+        inside = torch.arange(n_t, device=log_emit.device)[None] < n_frames[:, None]
+        rest = alphas[idx, last_t, last_n] + log_move[idx, last_t, last_n]
+        # The sum of ~1e3 scales of ~1e2 each is accumulated in float64 and rounded once.
+        ll = (scales.double() * inside).sum(1) + rest.double()
+        ctx.save_for_backward(log_emit, log_stay, log_move, n_frames, n_states, alphas)
+        return ll.to(log_emit.dtype)
 
     @staticmethod
     def backward(ctx, grad_ll):
-        log_emit, log_stay, log_move, n_frames, n_states, alphas, ll = ctx.saved_tensors
+        log_emit, log_stay, log_move, n_frames, n_states, alphas = ctx.saved_tensors
         bsz, n_t, n_n = log_emit.shape
-        idx = torch.arange(bsz, device=log_emit.device)
-        end = torch.full((bsz, n_n), NEG, dtype=log_emit.dtype, device=log_emit.device)
+        dev = log_emit.device
+        idx = torch.arange(bsz, device=dev)
+        end = torch.full((bsz, n_n), NEG, dtype=log_emit.dtype, device=dev)
         end[idx, n_states - 1] = log_move[idx, n_frames - 1, n_states - 1]
         never = torch.full_like(end, NEG)
-        # Only the recursion itself is sequential; the posteriors are computed for all t at once.
+        # Betas up to a per-frame constant: each frame is renormalised to log-sum 0 (the posteriors
+        # below are normalised per frame, so the constants never matter).
         betas = [end] * n_t
         beta = torch.where((n_frames - 1 == n_t - 1)[:, None], end, never)
         betas[-1] = beta
         for t in range(n_t - 2, -1, -1):
             nxt = log_emit[:, t + 1] + beta
             rec = torch.logaddexp(log_stay[:, t] + nxt, log_move[:, t] + _shift_up(nxt))
+            rec = rec - torch.logsumexp(rec, dim=1, keepdim=True)
             beta = torch.where((t < n_frames - 1)[:, None], rec, torch.where((n_frames - 1 == t)[:, None], end, never))
             betas[t] = beta
         betas = torch.stack(betas, dim=1)
-        ll = ll[:, None, None]
-        scale = grad_ll[:, None, None]
-        g_emit = torch.exp(alphas + betas - ll)
+        # An item without any path (fewer frames than states) has no posterior: zero gradient.
+        scale = (grad_ll * feasible(n_frames, n_states).to(log_emit.dtype))[:, None, None]
+        frames_in = (torch.arange(n_t, device=dev)[None] < n_frames[:, None])[:, :, None]
+        g_emit = torch.where(frames_in, torch.softmax(alphas + betas, dim=2), 0.0)
         nxt = log_emit[:, 1:] + betas[:, 1:]
         nxt_up = torch.cat([nxt[:, :, 1:], torch.full_like(nxt[:, :, :1], NEG)], dim=2)
-        inside = (torch.arange(n_t - 1, device=log_emit.device)[None] < (n_frames - 1)[:, None])[:, :, None]
+        stay = alphas[:, :-1] + log_stay[:, :-1] + nxt
+        move = alphas[:, :-1] + log_move[:, :-1] + nxt_up
+        norm = torch.logsumexp(torch.cat([stay, move], dim=2), dim=2, keepdim=True)
+        inside = (torch.arange(n_t - 1, device=dev)[None] < (n_frames - 1)[:, None])[:, :, None]
         g_stay = torch.zeros_like(log_stay)
         g_move = torch.zeros_like(log_move)
-        g_stay[:, :-1] = torch.where(inside, torch.exp(alphas[:, :-1] + log_stay[:, :-1] + nxt - ll), 0.0)
-        g_move[:, :-1] = torch.where(inside, torch.exp(alphas[:, :-1] + log_move[:, :-1] + nxt_up - ll), 0.0)
+        g_stay[:, :-1] = torch.where(inside, torch.exp(stay - norm), 0.0)
+        g_move[:, :-1] = torch.where(inside, torch.exp(move - norm), 0.0)
         g_move[idx, n_frames - 1, n_states - 1] = 1.0
         return g_emit * scale, g_stay * scale, g_move * scale, None, None
 
@@ -138,8 +162,26 @@ def forward_algorithm(log_emit: torch.Tensor, logits: torch.Tensor, n_frames: to
 
     log_emit, logits: (B, T, N); logits[t, n] is the log-odds of moving n -> n+1 after frame t.
     Vectorised over batch and states; the loop runs over frames only. Returns (B,).
+
+    Exact: the recursions run in float64 whatever the input dtype, scaled per frame, and the
+    posteriors (the gradient) are normalised per frame. Before, unscaled float32 log values of ~1e5
+    nats left the posteriors summing to 0.88-1.05 per frame at 1,000 frames. Measured on 1,200
+    frames: scaling alone in float32 left sums of 0.992-1.003; with per-frame normalisation they sum
+    to 1, and in float64 a float32 caller gets posteriors within 3e-8 of a float64 reference (5e-4 in
+    float32). The loop's cost is per op, not per element: float64 timed the same as float32 here,
+    within the noise of a busy machine.
+    An item with fewer frames than states has no path: its value is about -1e30 (finite, with zero
+    gradient) and callers must leave it out (see `feasible`).
     """
-    return _ForwardBackward.apply(log_emit, F.logsigmoid(-logits), F.logsigmoid(logits), n_frames, n_states)
+    dtype = log_emit.dtype
+    logits = logits.double()
+    ll = _ForwardBackward.apply(log_emit.double(), F.logsigmoid(-logits), F.logsigmoid(logits), n_frames, n_states)
+    return ll.to(dtype)
+
+
+def feasible(n_frames: torch.Tensor, n_states: torch.Tensor) -> torch.Tensor:
+    """Which items have at least one path: a left-to-right HMM without skips needs a frame per state."""
+    return n_frames >= n_states
 
 
 @dataclass
@@ -236,6 +278,8 @@ class NeuralHMM(nn.Module):
             self.state_head.bias[-1] = math.log(move_prob / (1 - move_prob))
 
     def _prenet(self, x: torch.Tensor, dropout: bool) -> torch.Tensor:
+        """Training's prenet (masks from the global RNG, as usual). Synthesis draws its masks from each
+        item's own generator instead: see `sample` and `dropout_masks`."""
         for layer in self.prenet:
             x = F.dropout(F.relu(layer(x)), self.prenet_dropout, training=dropout)
         return x

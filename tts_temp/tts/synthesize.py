@@ -19,7 +19,7 @@ from tts_temp.errors import UserError
 from tts_temp.temperature import check_temperature
 from tts_temp.tts.hmm import SampleOptions
 from tts_temp.tts.text import split_sentences
-from tts_temp.tts.vocoder import GriffinLim, Vocoder
+from tts_temp.tts.vocoder import Vocoder
 from tts_temp.tts.voice import Voice
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ class Synthesis:
     """One batch: waveforms (one per temperature/seed pair), their mels and timings."""
 
     waveforms: list[np.ndarray]
-    mels: list[torch.Tensor]           # de-normalised log-mels (n_mels, frames)
+    mels: list[torch.Tensor]           # de-normalised frames (channels, frames): log-mels, or WORLD frames
     sample_rate: int
     temperatures: list[float]
     seeds: list[int | None]
@@ -88,6 +88,18 @@ def text_ids(voice: AnyVoice, text: str) -> list[torch.Tensor]:
     if not pieces:
         raise UserError(f"nothing pronounceable in {text[:40]!r}")
     return pieces
+
+
+def pad_with_silence(frames: torch.Tensor, lengths: torch.Tensor, silence: torch.Tensor) -> torch.Tensor:
+    """Frames past each item's length -> the silence frame.
+
+    A batch is as long as its longest item; the sampler leaves the others' tails at the latent
+    mean, which the flow and de-normalisation turn into the *mean frame* (a hum of average speech).
+    The vocoder's windows reach a few frames past an item's end, so that tail would leak into the
+    cut waveform: silence leaks nothing.
+    """
+    past = torch.arange(frames.shape[-1], device=frames.device)[None, :] >= lengths.to(frames.device)[:, None]
+    return torch.where(past[:, None, :], silence.to(frames)[None, :, None], frames)
 
 
 @dataclass
@@ -141,7 +153,7 @@ def synthesize_batch(voice: AnyVoice, text: str, temperatures: Sequence[float], 
                      options: SynthesisOptions | None = None, vocoder: Vocoder | None = None) -> Synthesis:
     """Synthesise `text` once per (temperature, seed) pair, all pairs in one batch."""
     opts = options or SynthesisOptions()
-    vocoder = vocoder or GriffinLim(voice.mel, n_iter=opts.griffin_lim_iters)
+    vocoder = vocoder or voice.make_vocoder(opts.griffin_lim_iters)
     if vocoder.sample_rate != voice.mel.sample_rate:
         raise UserError(f"the vocoder runs at {vocoder.sample_rate} Hz, the voice at {voice.mel.sample_rate} Hz")
     if getattr(vocoder, "hop_length", voice.mel.hop_length) != voice.mel.hop_length:
@@ -153,9 +165,10 @@ def synthesize_batch(voice: AnyVoice, text: str, temperatures: Sequence[float], 
     t_vocoder = 0.0
     pause = np.zeros(int(SENTENCE_PAUSE * voice.mel.sample_rate), dtype=np.float32)
     hop = voice.mel.hop_length
+    silence = voice.silence()
     for k, (mels, lengths) in enumerate(ac.sentences):
         t1 = time.perf_counter()
-        wavs = vocoder(voice.to_log_mel(mels))
+        wavs = vocoder(pad_with_silence(voice.to_log_mel(mels), lengths, silence))
         t_vocoder += time.perf_counter() - t1
         for i in range(bsz):
             n = int(lengths[i])

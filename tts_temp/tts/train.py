@@ -10,6 +10,7 @@ in `last.pt`, written atomically; Ctrl-C or SIGTERM saves before exiting.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import signal
@@ -22,9 +23,11 @@ import torch
 from torch import nn
 
 from tts_temp.audio import atomic_write
+from tts_temp.errors import UserError
 from tts_temp.tts import features as features_mod
+from tts_temp.tts import frames as frames_mod
 from tts_temp.tts.defaults import COQUI_DURATION_THRESHOLD
-from tts_temp.tts.hmm import SampleOptions
+from tts_temp.tts.hmm import SampleOptions, feasible
 from tts_temp.tts.model import ModelConfig, OverFlow
 from tts_temp.tts.text import SYMBOLS
 from tts_temp.tts.voice import Voice
@@ -94,6 +97,25 @@ def collate(feats: features_mod.Features, idx: list[int], device) -> tuple[torch
     return ids_pad.to(device), id_lengths.to(device), mel_pad.to(device), mel_lengths.to(device)
 
 
+def usable_items(feats: features_mod.Features, states_per_phone: int, log=print) -> list[int]:
+    """Indices of the utterances the HMM can align; the others are left out, with one warning line.
+
+    A left-to-right HMM without skips needs at least one frame per state. With fewer frames the
+    forward algorithm's value is a finite stand-in for log 0 (about -1e30) that would pass the loss's
+    finiteness check and swamp the batch, so such an utterance is never trained on.
+    """
+    n_states = torch.tensor([len(x) * states_per_phone for x in feats.ids])
+    n_frames = torch.tensor([m.shape[1] for m in feats.mels])
+    ok = feasible(n_frames, n_states)
+    skipped = [feats.names[i] for i in range(len(feats.names)) if not ok[i]]
+    if skipped:
+        shown = ", ".join(skipped[:5]) + (" ..." if len(skipped) > 5 else "")
+        log(f"warning: skipping {len(skipped)} utterance(s) with fewer frames than HMM states: {shown}")
+    if not bool(ok.any()):
+        raise UserError("no utterance in the features has at least as many frames as HMM states")
+    return [i for i in range(len(feats.names)) if ok[i]]
+
+
 @dataclass
 class State:
     step: int = 0
@@ -110,13 +132,18 @@ class Trainer:
         if self.device.type == "cpu":
             torch.set_num_threads(cfg.threads)
         self.feats = features_mod.load(Path(cfg.features))
+        channels = self.feats.mels[0].shape[0]
+        if model_cfg.n_mels != channels:  # the frame size is the features', not a separate setting
+            model_cfg = dataclasses.replace(model_cfg, n_mels=channels)
         self.model = OverFlow(model_cfg).to(self.device)
         self.out = Path(cfg.out_dir)
         self.out.mkdir(parents=True, exist_ok=True)
         self.state = State()
-        self.batches = make_batches([m.shape[1] for m in self.feats.mels], cfg.batch_frames, cfg.max_batch)
-        n_states = sum(len(x) for x in self.feats.ids) * model_cfg.states_per_phone
-        n_frames = sum(m.shape[1] for m in self.feats.mels)
+        self.items = usable_items(self.feats, model_cfg.states_per_phone, log)
+        lengths = [self.feats.mels[i].shape[1] for i in self.items]
+        self.batches = [[self.items[j] for j in b] for b in make_batches(lengths, cfg.batch_frames, cfg.max_batch)]
+        n_states = sum(len(self.feats.ids[i]) for i in self.items) * model_cfg.states_per_phone
+        n_frames = sum(lengths)
         self.model.hmm.init_transition(min(0.9, n_states / n_frames))
         self.optim = self._optimizer()
         self._resume()
@@ -234,8 +261,10 @@ class Trainer:
         meta = {"step": self.state.step, "train_seconds": round(self.state.seconds, 1),
                 "corpus_sha256": self.feats.corpus_sha256, "train_config": dict(self.cfg.__dict__),
                 "device": self.device.type, "loss_history": [list(map(float, h)) for h in self.state.history[-200:]]}
+        spec = self.feats.spec
         voice = Voice(cpu_model, self.feats.mel, self.feats.mean, self.feats.std, self.feats.frontend,
-                      COQUI_DURATION_THRESHOLD, meta)
+                      COQUI_DURATION_THRESHOLD, meta, features=spec,
+                      vocoder={"kind": frames_mod.VOCODERS[spec["kind"]]})
         if duration_threshold is None:
             duration_threshold = calibrate_threshold(voice, self.feats)
         voice.duration_threshold = duration_threshold

@@ -2,7 +2,7 @@
 
 The fast Griffin-Lim of Perraudin, Balazs and Sondergaard (2013) adds a momentum term to the phase
 update, which reaches in ~32 iterations what plain Griffin-Lim needs ~100 for. Anything with
-`__call__(log_mel) -> waveform` (a neural vocoder, say) can replace it.
+`__call__(frames) -> waveform` (a neural vocoder, WORLD) can replace it.
 """
 from __future__ import annotations
 
@@ -18,7 +18,10 @@ class Vocoder(Protocol):
     sample_rate: int
 
     def __call__(self, log_mel: torch.Tensor) -> torch.Tensor:
-        """(n_mels, frames) or (batch, n_mels, frames) natural-log mel -> (…, samples)."""
+        """(channels, frames) or (batch, channels, frames) of the voice's features -> (…, samples).
+
+        Griffin-Lim takes natural-log mels; `tts.world.WorldVocoder` takes WORLD frames. A voice
+        file says which one it needs (see tts_temp.tts.frames)."""
 
 
 @dataclass

@@ -15,6 +15,7 @@ import torch
 
 from tts_temp.audio import atomic_write
 from tts_temp.errors import UserError
+from tts_temp.tts import frames
 from tts_temp.tts.defaults import COQUI_DURATION_THRESHOLD, DEFAULT_TEMPERATURE
 from tts_temp.tts.mel import MelConfig
 from tts_temp.tts.model import ModelConfig, OverFlow
@@ -28,10 +29,14 @@ SHIPPED = "slt-small.pt"
 
 @dataclass
 class Voice:
+    """`mel` is the voice's timing (sample rate, hop) and the STFT settings analysis plots use;
+    `features` says what the model's frames are and `vocoder` what turns them into sound
+    (see tts_temp.tts.frames). A voice file without them is a mel voice with Griffin-Lim."""
+
     model: OverFlow
     mel: MelConfig
-    mean: float
-    std: float
+    mean: float | torch.Tensor   # a scalar, or (channels, 1) per channel
+    std: float | torch.Tensor
     frontend: FrontEnd
     duration_threshold: float = COQUI_DURATION_THRESHOLD
     meta: dict = field(default_factory=dict)
@@ -39,20 +44,30 @@ class Voice:
     default_temperature: float = DEFAULT_TEMPERATURE
     default_duration: str = "threshold"
     prenet_dropout: bool = False
+    features: dict = field(default_factory=frames.mel_spec)
+    vocoder: dict = field(default_factory=lambda: {"kind": "griffin-lim"})
 
     def denormalise(self, mels: torch.Tensor) -> torch.Tensor:
         return mels * self.std + self.mean
 
     def to_log_mel(self, mels: torch.Tensor) -> torch.Tensor:
-        """De-normalised mels -> natural-log mel amplitude (already so for tts_temp voices)."""
+        """De-normalised frames -> what the vocoder takes (already so for tts_temp voices)."""
         return mels
+
+    def silence(self) -> torch.Tensor:
+        """(channels,) de-normalised frame of silence."""
+        return frames.silence(self.features)
+
+    def make_vocoder(self, griffin_lim_iters: int = 32):
+        return frames.make_vocoder(self.vocoder, self.features, griffin_lim_iters)
 
     def to_dict(self) -> dict:
         return {
             "format": "tts_temp.voice/1",
             "model_config": self.model.cfg.to_dict(),
             "state_dict": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
-            "mel": self.mel.to_dict(), "mean": self.mean, "std": self.std,
+            "mel": self.mel.to_dict(), "mean": frames.stat_to_plain(self.mean),
+            "std": frames.stat_to_plain(self.std), "features": dict(self.features), "vocoder": dict(self.vocoder),
             "frontend": {"phonemes": self.frontend.phonemes, "voice": self.frontend.voice},
             "symbols": list(SYMBOLS), "duration_threshold": self.duration_threshold, "meta": dict(self.meta),
         }
@@ -75,8 +90,12 @@ def voice_from_dict(d: dict) -> Voice:
     model = OverFlow(ModelConfig.from_dict(d["model_config"]))
     model.load_state_dict(d["state_dict"])
     model.eval()
-    return Voice(model, MelConfig(**d["mel"]), float(d["mean"]), float(d["std"]), FrontEnd(**d["frontend"]),
-                 float(d["duration_threshold"]), dict(d.get("meta", {})))
+    mel = MelConfig(**d["mel"])
+    spec = dict(d.get("features", frames.mel_spec(mel)))
+    vocoder = dict(d.get("vocoder", {"kind": frames.VOCODERS[spec["kind"]]}))
+    frames.make_vocoder(vocoder, spec)  # refuse a voice whose vocoder cannot render its features
+    return Voice(model, mel, frames.as_stat(d["mean"]), frames.as_stat(d["std"]), FrontEnd(**d["frontend"]),
+                 float(d["duration_threshold"]), dict(d.get("meta", {})), features=spec, vocoder=vocoder)
 
 
 def load_voice(path: str | os.PathLike | None = None) -> "Voice | CoquiVoice":

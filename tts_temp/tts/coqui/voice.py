@@ -10,6 +10,7 @@ from tts_temp.errors import UserError
 from tts_temp.tts.coqui.config import CoquiAudio, locate, read_config, read_state_dict
 from tts_temp.tts.coqui.model import CoquiOverflow, OverflowSettings
 from tts_temp.tts.coqui.text import CoquiTokenizer
+from tts_temp.tts import frames
 from tts_temp.tts.mel import MelConfig
 
 
@@ -49,6 +50,14 @@ class CoquiVoice:
     def to_log_mel(self, mels: torch.Tensor) -> torch.Tensor:
         """De-normalised mels -> natural-log mel amplitude, what tts_temp's vocoders take."""
         return self.audio.to_natural_log(mels)
+
+    def silence(self) -> torch.Tensor:
+        """(n_mels,) natural-log mel frame of silence, in the vocoder's input space (to_log_mel's)."""
+        return frames.silence(frames.mel_spec(self.mel))
+
+    def make_vocoder(self, griffin_lim_iters: int = 32):
+        """Without a HiFi-GAN folder: Griffin-Lim on the model's mel settings."""
+        return frames.make_vocoder({"kind": "griffin-lim"}, frames.mel_spec(self.mel), griffin_lim_iters)
 
 
 def load_coqui_voice(path: str | os.PathLike) -> CoquiVoice:

@@ -1,0 +1,137 @@
+"""WORLD vocoder features: analysis/synthesis on real speech, the feature spec in voice files, and a
+tiny WORLD voice trained end to end."""
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+pytest.importorskip("pyworld", reason="pyworld (the pyworld-prebuilt wheel) is a dependency")
+
+from tts_temp.tts import frames, world  # noqa: E402
+from tts_temp.tts.mel import MelConfig, log_mel  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "tests" / "data"
+CFG = world.WorldConfig()
+
+
+def _clip(name="librivox_sense_0880"):
+    import librosa
+
+    wav, sr = sf.read(str(DATA / f"{name}.wav"), dtype="float32")
+    return librosa.resample(wav, orig_sr=sr, target_sr=CFG.sample_rate, res_type="soxr_hq")
+
+
+@pytest.fixture(scope="module")
+def clip_and_frames():
+    wav = _clip()
+    return wav, world.analyse(wav, CFG)
+
+
+def test_analysis_layout_of_a_real_clip(clip_and_frames):
+    wav, f = clip_and_frames
+    assert f.dtype == torch.float32 and f.shape == (84, 1 + len(wav) // 256) == (CFG.dim, f.shape[1])
+    vuv = f[CFG.vuv]
+    assert set(vuv.unique().tolist()) == {0.0, 1.0} and 0.3 < float(vuv.mean()) < 0.9
+    lf0 = f[CFG.lf0]
+    # Harvest may land a hair under its floor (70.9 Hz here)
+    assert torch.isfinite(lf0).all() and math.log(70) <= float(lf0.min()) and float(lf0.max()) <= math.log(800)
+    # continuous through unvoiced frames: no jumps larger than a voiced frame-to-frame change allows
+    assert float(lf0.diff().abs().max()) < 0.5
+    assert float(f[CFG.vuv + 1:].max()) <= 0.0  # coded aperiodicity is in dB, at most 0
+
+
+def test_continuous_log_f0_interpolates_and_holds():
+    f0 = np.array([0, 0, 100, 0, 0, 400, 0], dtype=float)
+    got = world.continuous_log_f0(f0)
+    want = [math.log(100)] * 3 + [math.log(100) + k / 3 * math.log(4) for k in (1, 2)] + [math.log(400)] * 2
+    assert np.allclose(got, want)
+    assert np.allclose(world.continuous_log_f0(np.zeros(4)), world.UNVOICED_LOG_F0)
+
+
+def test_round_trip_of_a_real_clip_stays_close(clip_and_frames):
+    from tts_temp.naturalness import dnsmos
+
+    wav, f = clip_and_frames
+    out = world.synthesise(f, CFG)
+    assert out.dtype == np.float32 and len(out) == f.shape[1] * 256
+    out = out[: len(wav)]
+    mel = MelConfig()
+    a, b = log_mel(wav, mel), log_mel(out, mel)
+    loud = a.max(dim=0).values > a.max() - 6  # frames within ~26 dB of the loudest
+    dist_db = float((20 / math.log(10)) * (a[:, loud] - b[:, loud]).abs().mean() / 2)
+    assert dist_db < 4.0, dist_db
+    src, rt = dnsmos(wav, CFG.sample_rate), dnsmos(out, CFG.sample_rate)
+    assert rt.ovrl > src.ovrl - 0.3 and rt.ovrl > 2.5, (src, rt)
+
+
+def test_silence_frame_is_silent_and_pads():
+    sil = frames.silence(frames.world_spec())
+    out = world.synthesise(sil[:, None].repeat(1, 40), CFG)
+    assert float(np.abs(out).max()) < 1e-3
+    mel_sil = frames.silence(frames.mel_spec())
+    assert mel_sil.shape == (80,) and float(mel_sil[0]) == pytest.approx(math.log(1e-5))
+
+
+def test_world_statistics_are_per_stream():
+    x = torch.randn(84, 500)
+    x[CFG.lf0] = x[CFG.lf0] * 0.2 + 5.0
+    mean, std = frames.statistics(x, frames.world_spec())
+    assert len(mean) == 84 and len(set(mean[:80])) == 1 and abs(mean[CFG.lf0] - 5.0) < 0.05
+    assert abs(std[CFG.lf0] - 0.2) < 0.05
+    m, s = frames.statistics(x[:80], frames.mel_spec())
+    assert isinstance(m, float) and isinstance(s, float)
+
+
+def test_old_voice_files_load_as_mel_with_griffin_lim(tmp_path):
+    from tts_temp.tts.vocoder import GriffinLim
+    from tts_temp.tts.voice import load_voice, shipped_voice_path
+
+    d = torch.load(shipped_voice_path(), weights_only=True)
+    d.pop("features", None)
+    d.pop("vocoder", None)
+    torch.save(d, tmp_path / "old.pt")
+    voice = load_voice(tmp_path / "old.pt")
+    assert voice.features["kind"] == "mel" and voice.vocoder == {"kind": "griffin-lim"}
+    assert isinstance(voice.make_vocoder(), GriffinLim) and isinstance(voice.mean, float)
+    d["vocoder"] = {"kind": "world"}  # a vocoder that cannot render the voice's features
+    torch.save(d, tmp_path / "bad.pt")
+    from tts_temp.errors import UserError
+
+    with pytest.raises(UserError, match="damaged voice"):
+        load_voice(tmp_path / "bad.pt")
+
+
+def test_tiny_world_voice_trains_and_speaks(tiny_corpus, tmp_path):
+    from tts_temp.tts import features
+    from tts_temp.tts.synthesize import SynthesisOptions, synthesize_batch
+    from tts_temp.tts.train import Trainer, load_config
+    from tts_temp.tts.voice import load_voice
+
+    spec = frames.world_spec(world.WorldConfig(f0_method="dio"))  # dio: the test's analysis in ~1 s
+    path = features.build(tiny_corpus[0], spec=spec)
+    assert path.name == "features_phonemes_world.pt"
+    feats = features.load(path)
+    assert feats.spec["kind"] == "world" and feats.mels[0].shape[0] == 84
+    assert torch.is_tensor(feats.mean) and feats.mean.shape == (84, 1)
+    model_cfg, cfg = load_config(ROOT / "configs" / "voice-world-tiny.toml")
+    cfg.features, cfg.out_dir = str(path), str(tmp_path / "run")
+    trainer = Trainer(model_cfg, cfg, log=lambda m: None)
+    assert trainer.model.cfg.n_mels == 84
+    trainer.run()
+    assert trainer.state.step == cfg.total_steps and trainer.model.flow_active
+    assert all(math.isfinite(h[2]) for h in trainer.state.history)
+    saved = trainer.voice().save(tmp_path / "world.pt")
+    voice = load_voice(saved)
+    assert voice.features["kind"] == "world" and voice.vocoder == {"kind": "world"}
+    assert isinstance(voice.make_vocoder(), world.WorldVocoder)
+    out = synthesize_batch(voice, "Glue the sheet.", [0.0, 0.667], [1, 1], SynthesisOptions(max_seconds=4.0))
+    for wav, fr in zip(out.waveforms, out.mels):
+        assert out.sample_rate == 22050 and wav.dtype == np.float32 and np.isfinite(wav).all()
+        assert len(wav) == fr.shape[1] * 256 > 0 and fr.shape[0] == 84
+    out_wav = tmp_path / "a.wav"
+    sf.write(out_wav, out.waveforms[1], out.sample_rate)
+    assert sf.info(str(out_wav)).frames == len(out.waveforms[1])
