@@ -128,7 +128,8 @@ def test_numbers_match_recomputation(sweep):
 def test_figures_show_the_sweep(sweep):
     cfg, result = sweep
     shown = result.shown
-    assert set(shown) == {"mel_grid.png", "f0_contours.png", "cer_spread_vs_temperature.png", "emission_gaussian.png"}
+    assert set(shown) == {"mel_grid.png", "f0_contours.png", "cer_spread_vs_temperature.png", "emission_gaussian.png",
+                          "naturalness_vs_temperature.png"}
     for name in shown:
         assert (cfg.out_dir / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
     grid = shown["mel_grid.png"]
@@ -147,6 +148,9 @@ def test_figures_show_the_sweep(sweep):
         assert len(ax["lines"]) == len(tracks)
         for (_, y, _), hz in zip(ax["lines"], tracks):
             assert np.allclose(y, [np.nan if v is None else v for v in hz], equal_nan=True)
+    natural = shown["naturalness_vs_temperature.png"][0]
+    assert natural["title"] == "Naturalness vs T" and natural["lines"][0][0] == TEMPS
+    assert natural["lines"][0][1] == pytest.approx([summary[f"{t:g}"]["dnsmos_ovrl_mean"] for t in TEMPS])
     emission = shown["emission_gaussian.png"][0]
     assert [l[2] for l in emission["lines"]][0] == "T = 0 (the mean)" and len(emission["lines"]) == 5
 
