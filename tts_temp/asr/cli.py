@@ -50,6 +50,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "Several values: that schedule.")
     p.add_argument("audio", nargs="+", help="audio file(s): wav, flac, ogg; other formats through ffmpeg")
     _flag(p, "model", default="tiny.en", help="'tiny.en' (bundled), a checkpoint path, or a model in whisper's cache")
+    _flag(p, "compute-type", default=None, metavar="TYPE",
+          help="weights and arithmetic: float32 (default), int8 (CPU, faster) or float16 (CUDA)")
     _flag(p, "temperature", type=float, nargs="+", default=None, metavar="T", help="temperature(s) to use")
     _flag(p, "temperature-increment-on-fallback", type=_optional_float, default=None, metavar="X")
     _flag(p, "best-of", type=_optional_int, default=5, help="samples per attempt when T > 0")
@@ -130,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
     from tts_temp.asr.transcribe import transcribe
     from tts_temp.asr.weights import load_model
 
-    model = load_model(args.model)
+    model = load_model(args.model, compute_type=args.compute_type)
     failed = 0
     for path in args.audio:
         try:

@@ -19,6 +19,7 @@ import torch
 import whisper
 from whisper.model import ModelDimensions, Whisper
 
+from tts_temp.asr.quantize import apply_compute_type, check_compute_type
 from tts_temp.audio import write_atomic_bytes
 from tts_temp.errors import UserError
 
@@ -226,8 +227,18 @@ def _whisper_cache_file(name: str) -> Path | None:
     return Path(root) / os.path.basename(url)
 
 
-def load_model(name_or_path: str = BUNDLED, device: str | torch.device = "cpu") -> Whisper:
+def load_model(name_or_path: str = BUNDLED, device: str | torch.device = "cpu",
+               compute_type: str | None = None) -> Whisper:
     """Return a `whisper.model.Whisper` for a name or a path, without touching the network.
+
+    `compute_type` ("float32" default, "int8" on the CPU, "float16" on CUDA): see `quantize.py`.
+    """
+    check_compute_type(compute_type, device)
+    return apply_compute_type(_load_float32(name_or_path, device), compute_type, device)
+
+
+def _load_float32(name_or_path: str, device: str | torch.device) -> Whisper:
+    """The model as stored, in float32.
 
     - "tiny.en" (default): the bundled CTranslate2 model, converted once and cached;
     - a checkpoint file, or a CTranslate2 directory (holding model.bin);
