@@ -1,8 +1,10 @@
 """Compute types for a loaded Whisper model: float32, int8 (CPU) and float16 (CUDA).
 
 A compute type is a property of the loaded model, not of the decoding: `apply_compute_type`
-changes the weights in place and records the choice on `model.compute_type`; the sampler, the
-fallback policy and the attempt records stay one code path for every type.
+changes the weights in place and records the choice on `model.compute_type` (transcribe's
+default `fp16` follows it: a float32 model computes in float32 on CUDA too, where whisper would
+default to half); the sampler, the fallback policy and the attempt records stay one code path
+for every type.
 
 int8 swaps every linear layer of the encoder and the decoder for `Int8Linear` and gives the
 decoder an int8 copy of the output projection (`model.decoder.int8_projection`, used by
@@ -97,6 +99,7 @@ def apply_compute_type(model: Whisper, compute_type: str | None, device: str | t
     ct = check_compute_type(compute_type, device)
     current = getattr(model, "compute_type", DEFAULT_COMPUTE_TYPE)
     if current == ct:
+        model.compute_type = ct  # recorded, so transcribe computes in float32 on CUDA too
         return model
     if current != DEFAULT_COMPUTE_TYPE:
         raise ValueError(f"the model is already {current}; load it again to use {ct}")

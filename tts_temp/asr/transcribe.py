@@ -201,6 +201,7 @@ def transcribe(
         waveform = audio_io.prepare(np.asarray(audio, dtype=np.float32), SAMPLE_RATE, SAMPLE_RATE)
 
     decode = dict(decode_options)
+    decode.setdefault("fp16", getattr(model, "compute_type", "float16") == "float16")  # see quantize.py
     if decode.get("fp16", True) and model.device.type == "cpu":
         decode["fp16"] = False  # whisper does the same, with a warning
     dtype = torch.float16 if decode.get("fp16", True) else torch.float32
