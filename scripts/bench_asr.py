@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -95,6 +96,8 @@ def bench(audio: np.ndarray, threads: int, configs: list[str], repeats: int, fal
                 t0 = time.perf_counter()
                 texts[c] = systems[c](opts)
                 times[c].append(time.perf_counter() - t0)
+                print(f"  {threads} thread(s) {name} repeat {r + 1}: {c} {times[c][-1]:.2f} s", file=sys.stderr,
+                      flush=True)
         med = {c: statistics.median(v) for c, v in times.items()}
         row = [name, *(f"{med[c]:.2f}" if c in med else "–" for c in cols), f"{med['ours f32'] / med['stock']:.2f}"]
         if "fw float32" in cols:
