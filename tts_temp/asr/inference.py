@@ -26,13 +26,16 @@ class EncodedWindow:
     """One 30 s window after the encoder: features plus per-layer cross-attention (K, V)."""
 
     features: Tensor  # (1, n_audio_ctx, n_audio_state)
-    cross_kv: list[tuple[Tensor, Tensor]]
+    cross_kv: list[tuple[Tensor, Tensor]]  # per layer, (1, n_head, n_audio_ctx, head_dim)
 
     @classmethod
     @torch.no_grad()
     def encode(cls, model: Whisper, mel: Tensor) -> "EncodedWindow":
         features = model.encoder(mel.unsqueeze(0) if mel.ndim == 2 else mel)
-        cross = [(b.cross_attn.key(features), b.cross_attn.value(features)) for b in model.decoder.blocks]
+        # stored per head, contiguous: attention reads them at every step without a strided copy
+        cross = [(_heads(b.cross_attn.key(features), b.cross_attn.n_head).contiguous(),
+                  _heads(b.cross_attn.value(features), b.cross_attn.n_head).contiguous())
+                 for b in model.decoder.blocks]
         return cls(features, cross)
 
 
@@ -150,14 +153,14 @@ class CachedInference(Inference):
         k, v = self.window.cross_kv[i]
         n = attn.n_head
         if q.shape[0] == 1:  # exactly stock whisper's call
-            out = F.scaled_dot_product_attention(_heads(q, n), _heads(k, n), _heads(v, n))
+            out = F.scaled_dot_product_attention(_heads(q, n), k, v)
             return x + attn.out(_merge(out))
         # Beams / best-of samples share one audio: stock broadcasts K/V over the batch, which
         # takes a slow path (~20x). Stacking the rows' queries as positions of one sequence is the
         # same attention (no mask across the audio) in one fast call; sums may round differently.
         b, t, c = q.shape
         stacked = q.reshape(1, b * t, c)
-        out = F.scaled_dot_product_attention(_heads(stacked, n), _heads(k, n), _heads(v, n))
+        out = F.scaled_dot_product_attention(_heads(stacked, n), k, v)
         return x + attn.out(_merge(out).reshape(b, t, c))
 
     def rearrange_kv_cache(self, source_indices) -> None:
