@@ -53,8 +53,9 @@ def register(sub: argparse._SubParsersAction) -> None:
           help="'tiny.en' (bundled), 'base' (extra tts_temp[base]), a checkpoint path, a CTranslate2 folder, "
                "or a model in whisper's cache")
     _flag(p, "device", default=None, help="cpu, cuda or cuda:N (default: CUDA when available, as whisper)")
-    _flag(p, "compute-type", default=None, choices=("float32", "float16"),
-          help="weights' compute type, as faster-whisper's (default: float16 on CUDA, float32 on the CPU)")
+    _flag(p, "compute-type", default=None, metavar="TYPE",
+          help="as faster-whisper's: float32, int8 (CPU, faster) or float16 (CUDA) (default: float16 on CUDA, "
+               "float32 on the CPU)")
     _flag(p, "fp16", type=_bool, default=None,
           help="decode in float16 (whisper's default on CUDA; ignored on the CPU)")
     _flag(p, "temperature", type=float, nargs="+", default=None, metavar="T", help="temperature(s) to use")

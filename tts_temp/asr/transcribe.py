@@ -137,7 +137,7 @@ class _WindowTask(DecodingTask):
     def __init__(self, model: Whisper, options: DecodingOptions, window: EncodedWindow,
                  sampling: SamplingOptions):
         super().__init__(model, options)
-        self.inference = CachedInference(model, window, len(self.initial_tokens))
+        self.inference = CachedInference(model, window, len(self.initial_tokens), self.sot_index)
         if options.beam_size is not None:
             self.decoder = BeamSearchDecoder(options.beam_size, self.tokenizer.eot, self.inference,
                                              options.patience)

@@ -25,6 +25,7 @@ import whisper
 from whisper.model import ModelDimensions, Whisper
 
 from tts_temp.asr import packaged
+from tts_temp.asr.quantize import apply_compute_type, check_compute_type
 from tts_temp.audio import write_atomic_bytes
 from tts_temp.errors import UserError
 
@@ -34,7 +35,6 @@ CONVERTER_VERSION = 2  # bump when the conversion changes, so stale caches are r
 # CTranslate2 DataType ids -> numpy dtypes; bfloat16 (5) is read as raw uint16 and widened.
 _DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16, 5: np.uint16}
 _BFLOAT16 = 5
-COMPUTE_TYPES = ("float32", "float16")  # int8 compute types: the speed work (a separate module)
 
 
 def cache_dir() -> Path:
@@ -330,14 +330,11 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
 
 
 def resolve_compute_type(compute_type: str | None, device: torch.device) -> str:
-    """faster-whisper's keyword: None is float16 on CUDA (as whisper's fp16 default), float32 on the CPU."""
+    """faster-whisper's keyword: None is float16 on CUDA (as whisper's fp16 default), float32 on the
+    CPU; otherwise "float32", "int8" (CPU) or "float16" (CUDA), checked by quantize.check_compute_type."""
     if compute_type in (None, "default", "auto"):
         return "float16" if device.type == "cuda" else "float32"
-    if compute_type not in COMPUTE_TYPES:
-        raise UserError(f"unsupported compute_type {compute_type!r}: use one of {', '.join(COMPUTE_TYPES)}")
-    if compute_type == "float16" and device.type != "cuda":
-        raise UserError("compute_type 'float16' needs CUDA; on the CPU use 'float32'")
-    return compute_type
+    return check_compute_type(compute_type, device)
 
 
 def load_model(name_or_path: str = BUNDLED, device: str | torch.device | None = None,
@@ -349,15 +346,14 @@ def load_model(name_or_path: str = BUNDLED, device: str | torch.device | None = 
     - a checkpoint file, or a CTranslate2 directory (holding model.bin; int8/int16 are dequantized);
     - any other openai-whisper name whose checkpoint is already in whisper's own cache.
 
-    `device`: None picks CUDA when available. `compute_type` (as faster-whisper's): None,
-    "float32", or "float16" (CUDA only); it is stored as `model.compute_type` and decides
-    whisper's `fp16` default in `transcribe`.
+    `device`: None picks CUDA when available (as whisper). `compute_type` (as faster-whisper's):
+    None is float16 on CUDA and float32 on the CPU; "int8" runs the linear layers and the output
+    projection on int8 weights (CPU, see quantize.py). It is stored as `model.compute_type` and
+    decides whisper's `fp16` default in `transcribe`.
     """
     device = resolve_device(device)
     compute_type = resolve_compute_type(compute_type, device)
-    model = _load(str(name_or_path), device)
-    model.compute_type = compute_type
-    return model
+    return apply_compute_type(_load(str(name_or_path), device), compute_type, device)
 
 
 def _load(name: str, device: torch.device) -> Whisper:

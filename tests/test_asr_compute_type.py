@@ -1,0 +1,121 @@
+"""Compute types: int8 weights on the CPU (same decoding path), float16 on CUDA, bad values refused."""
+from __future__ import annotations
+
+import copy
+import functools
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from asr_fixtures import CLIPS, DATA, cache_dir, clip, model, one_thread  # noqa: F401
+from tts_temp.asr import transcribe
+from tts_temp.asr.inference import CachedInference, EncodedWindow, project
+from tts_temp.asr.quantize import Int8Linear, apply_compute_type
+from tts_temp.asr.weights import load_model
+from tts_temp.cli import main
+from tts_temp.compare.metrics import edit_distance, normalise
+from tts_temp.errors import UserError
+
+
+@functools.lru_cache(maxsize=None)
+def int8_model():
+    return apply_compute_type(copy.deepcopy(model()), "int8", "cpu")
+
+
+def _corpus_wer(pairs: list[tuple[str, str]]) -> float:
+    edits = sum(edit_distance(normalise(r).split(), normalise(h).split()) for r, h in pairs)
+    return 100.0 * edits / sum(len(normalise(r).split()) for r, _ in pairs)
+
+
+def test_int8_linear_is_float_linear_to_within_quantisation():
+    """Per-channel weights: rows of very different scales all keep ~1 % accuracy."""
+    gen = torch.Generator().manual_seed(0)
+    weight = torch.randn(64, 48, generator=gen) * torch.logspace(-3, 1, 64)[:, None]
+    bias = torch.randn(64, generator=gen)
+    x = torch.randn(2, 5, 48, generator=gen)
+    exact = F.linear(x, weight, bias)
+    approx = Int8Linear(weight, bias)(x)
+    assert approx.shape == exact.shape and approx.dtype == torch.float32
+    err = (approx - exact).abs()
+    scale = (x.abs().amax() * weight.abs().sum(dim=1)).expand_as(exact)  # the bound of each output
+    assert bool((err <= 0.02 * scale + 1e-6).all())
+    assert float((approx - exact).norm() / exact.norm()) < 0.02
+
+
+def test_int8_model_swaps_every_linear_and_the_projection():
+    m = int8_model()
+    assert m.compute_type == "int8"
+    assert not any(isinstance(mod, nn.Linear) for mod in m.modules())
+    assert isinstance(m.decoder.int8_projection, Int8Linear)
+    x = torch.randn(1, 3, m.dims.n_text_state, generator=torch.Generator().manual_seed(1))
+    exact = x @ model().decoder.token_embedding.weight.detach().T
+    assert float((project(m, x) - exact).norm() / exact.norm()) < 0.05  # 8-bit activations and weights
+    assert getattr(model(), "compute_type", "float32") == "float32"  # the float model is untouched
+    assert any(isinstance(mod, nn.Linear) for mod in model().modules())
+
+
+def test_int8_transcribes_the_clean_clips_like_float32():
+    """Same text as float32 on the clean clips, or WER (vs the reference) within 0.5 points."""
+    refs = {name: (DATA / f"{name}.txt").read_text() for name in CLIPS}
+    f32 = {name: transcribe(model(), clip(name), temperature=0.0).text for name in CLIPS}
+    int8 = {name: transcribe(int8_model(), clip(name), temperature=0.0).text for name in CLIPS}
+    if f32 != int8:
+        wer_f32 = _corpus_wer([(refs[n], f32[n]) for n in CLIPS])
+        wer_int8 = _corpus_wer([(refs[n], int8[n]) for n in CLIPS])
+        assert wer_int8 <= wer_f32 + 0.5, (wer_f32, wer_int8, f32, int8)
+
+
+def test_int8_keeps_the_attempt_records_and_the_seeded_sampler():
+    kw = dict(temperature=(0.0, 0.6), logprob_threshold=0.0, no_speech_threshold=None, seed=3, best_of=2)
+    a = transcribe(int8_model(), clip("librivox_sense_0880"), **kw)
+    b = transcribe(int8_model(), clip("librivox_sense_0880"), **kw)
+    attempts = a.segments[0].attempts
+    assert [x.temperature for x in attempts] == [0.0, 0.6]
+    assert [x.to_dict() for x in attempts] == [x.to_dict() for x in b.segments[0].attempts]
+
+
+def test_first_step_shortcuts_give_the_logits_whisper_reads():
+    """Shared rows decoded once and only the SOT/last positions projected: same values."""
+    m = model()
+    window = EncodedWindow.encode(m, torch.zeros(m.dims.n_mels, 3000))
+    tokens = torch.tensor([[50360, 440, 1700, 50257]]).repeat(3, 1)  # prev, prompt, prompt, SOT
+    full = CachedInference(m, window, 4).logits(tokens[:1], window.features)
+    fast = CachedInference(m, window, 4, sot_index=3)
+    out = fast.logits(tokens, window.features)
+    assert out.shape == (3, 4, m.dims.n_vocab)
+    torch.testing.assert_close(out[:, 3], full[:, 3].expand(3, -1), rtol=1e-5, atol=1e-4)
+    nxt = torch.tensor([[50363], [50364], [50365]])
+    step = fast.logits(torch.cat([tokens, nxt], 1), window.features)[:, -1]
+    ref = torch.stack([CachedInference(m, window, 5).logits(torch.cat([tokens[:1], nxt[i:i + 1]], 1),
+                                                             window.features)[0, -1] for i in range(3)])
+    torch.testing.assert_close(step, ref, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("compute_type, device, words", [
+    ("int4", "cpu", "must be one of"),
+    ("float16", "cpu", "needs a CUDA device"),
+    ("int8", "cuda", "CPU only"),
+])
+def test_bad_compute_types_are_user_errors(compute_type, device, words):
+    with pytest.raises(UserError, match=words):
+        load_model(device=device, compute_type=compute_type)
+
+
+def test_cli_bad_compute_type_is_one_line(capsys, monkeypatch):
+    model()
+    monkeypatch.setenv("TTS_TEMP_CACHE", cache_dir())
+    code = main(["transcribe", clip("jfk"), "--compute-type", "int4"])
+    out, err = capsys.readouterr()
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and out == "" and len(lines) == 1 and "compute type" in lines[0] and "Traceback" not in err
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="float16 compute type needs CUDA")
+def test_cuda_float16_transcribes_like_float32():
+    m = apply_compute_type(copy.deepcopy(model()).to("cuda"), "float16", "cuda")
+    assert m.compute_type == "float16" and next(m.parameters()).dtype == torch.float32  # as whisper's fp16
+    text = transcribe(m, clip("jfk"), temperature=0.0).text
+    ref = transcribe(model(), clip("jfk"), temperature=0.0).text
+    assert _corpus_wer([(ref, text)]) <= 5.0, (ref, text)

@@ -1,0 +1,114 @@
+"""Compute types for a loaded Whisper model: float32, int8 (CPU) and float16 (CUDA).
+
+A compute type is a property of the loaded model, not of the decoding: `apply_compute_type`
+changes the weights in place and records the choice on `model.compute_type` (transcribe's
+default `fp16` follows it: a float32 model computes in float32 on CUDA too, where whisper would
+default to half); the sampler, the fallback policy and the attempt records stay one code path
+for every type.
+
+int8 swaps every linear layer of the encoder and the decoder for `Int8Linear` and gives the
+decoder an int8 copy of the output projection (`model.decoder.int8_projection`, used by
+`inference.project`); the token embedding itself stays float32 for the lookups. The kernels are
+PyTorch's own fbgemm dynamic-quantisation ops (`quantized::linear_prepack` /
+`quantized::linear_dynamic`): int8 weights per output channel (symmetric), activations
+quantised per call from their own range, int32 accumulation, float32 out. They ship inside the
+torch wheel we already depend on (no new package) and run on any x86-64 CPU (AVX2, AVX-512,
+VNNI). The README has the measurements behind the choice.
+"""
+from __future__ import annotations
+
+import warnings
+
+import torch
+from torch import Tensor, nn
+from whisper.model import Whisper
+
+from tts_temp.errors import UserError
+
+COMPUTE_TYPES = ("float32", "int8", "float16")
+DEFAULT_COMPUTE_TYPE = "float32"
+_ENGINE = "fbgemm"
+
+
+def check_compute_type(compute_type: str | None, device: str | torch.device) -> str:
+    """The compute type to use on `device` (None = float32); a UserError names what is allowed."""
+    kind = torch.device(device).type
+    ct = DEFAULT_COMPUTE_TYPE if compute_type is None else str(compute_type)
+    if ct not in COMPUTE_TYPES:
+        raise UserError(f"compute type must be one of {', '.join(COMPUTE_TYPES)}, got {ct!r}")
+    if ct == "int8" and kind != "cpu":
+        raise UserError(f"compute type int8 runs on the CPU only (device {kind!r}); use float16 on CUDA")
+    if ct == "float16" and kind == "cpu":
+        raise UserError("compute type float16 needs a CUDA device; use float32 or int8 on the CPU")
+    if ct == "int8" and _ENGINE not in torch.backends.quantized.supported_engines:
+        raise UserError(f"compute type int8 needs torch's {_ENGINE} engine, which this torch build lacks")
+    return ct
+
+
+class Int8Linear(nn.Module):
+    """y = x W^T + b with W stored as int8 per output channel (fbgemm, dynamic activations)."""
+
+    def __init__(self, weight: Tensor, bias: Tensor | None):
+        super().__init__()
+        self.in_features, self.out_features = weight.shape[1], weight.shape[0]
+        w = weight.detach().float()
+        scale = w.abs().amax(dim=1).clamp_min(1e-12) / 127.0
+        zero = torch.zeros(w.shape[0], dtype=torch.long)
+        with warnings.catch_warnings():  # torch marks the quantised tensor type as deprecated
+            warnings.simplefilter("ignore", UserWarning)
+            qweight = torch.quantize_per_channel(w, scale.double(), zero, 0, torch.qint8)
+        b = None if bias is None else bias.detach().float()
+        self._packed = torch.ops.quantized.linear_prepack(qweight, b)
+
+    @classmethod
+    def from_linear(cls, linear: nn.Linear) -> "Int8Linear":
+        return cls(linear.weight, linear.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        flat = x.reshape(-1, self.in_features)
+        if flat.dtype != torch.float32:
+            flat = flat.float()
+        # reduce_range=False: full 8-bit activations, int32 accumulation on VNNI/AVX-512 and AVX2
+        out = torch.ops.quantized.linear_dynamic(flat, self._packed, False)
+        return out.view(*x.shape[:-1], self.out_features)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, int8 ({_ENGINE})"
+
+
+def _swap_linears(module: nn.Module) -> int:
+    count = 0
+    for name, child in list(module.named_children()):
+        if isinstance(child, nn.Linear):
+            setattr(module, name, Int8Linear.from_linear(child))
+            count += 1
+        else:
+            count += _swap_linears(child)
+    return count
+
+
+@torch.no_grad()
+def apply_compute_type(model: Whisper, compute_type: str | None, device: str | torch.device | None = None) -> Whisper:
+    """Convert `model` (in place) to `compute_type` on `device` and return it.
+
+    float32 leaves the weights as loaded, and so does float16 (CUDA): as with whisper's fp16, the
+    activations run in half precision and whisper's layers cast their float32 weights per op (its
+    LayerNorm computes in float32 and needs float32 weights). int8 replaces
+    the encoder's and decoder's linear layers and adds the int8 output projection (CPU).
+    Converting a model that already has a non-float32 type is refused (load it again instead).
+    """
+    device = model.device if device is None else torch.device(device)
+    ct = check_compute_type(compute_type, device)
+    current = getattr(model, "compute_type", DEFAULT_COMPUTE_TYPE)
+    if current == ct:
+        model.compute_type = ct  # recorded, so transcribe computes in float32 on CUDA too
+        return model
+    if current != DEFAULT_COMPUTE_TYPE:
+        raise ValueError(f"the model is already {current}; load it again to use {ct}")
+    if ct == "int8":
+        torch.backends.quantized.engine = _ENGINE
+        _swap_linears(model.encoder)
+        _swap_linears(model.decoder)
+        model.decoder.int8_projection = Int8Linear(model.decoder.token_embedding.weight, None)
+    model.compute_type = ct
+    return model
