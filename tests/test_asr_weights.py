@@ -22,9 +22,10 @@ def test_reads_model_bin_with_the_documented_layout():
     assert v["decoder/projection/weight"] is v["decoder/embeddings/weight"]
 
 
-def test_converted_checkpoint_is_a_plain_whisper_checkpoint():
+def test_converted_checkpoint_is_a_plain_whisper_checkpoint(monkeypatch):
     model()  # makes sure the cached conversion exists
-    path = next(iter(__import__("pathlib").Path(cache_dir()).glob("*.pt")))
+    monkeypatch.setenv("TTS_TEMP_CACHE", cache_dir())  # the tests' private cache also holds other models
+    path = weights.converted_checkpoint()
     ckpt = torch.load(path, weights_only=True)
     assert ckpt["dims"] == dict(n_mels=80, n_audio_ctx=1500, n_audio_state=384, n_audio_head=6, n_audio_layer=4,
                                 n_vocab=51864, n_text_ctx=448, n_text_state=384, n_text_head=6, n_text_layer=4)

@@ -142,8 +142,11 @@ def test_a_sweep_through_a_two_node_cluster(serial_run, tmp_path):
 
 
 def _start(out: Path, *extra: str) -> subprocess.Popen:
+    # Started as a shell starts a background job (SIGINT ignored), whatever started pytest: the CLI
+    # takes SIGINT back, so Ctrl-C works there too.
     return subprocess.Popen([sys.executable, "-m", "tts_temp.cli", *_asr_args(out, *extra)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
 
 
 def _wait_for_rows(out: Path, proc: subprocess.Popen, n: int, limit: float = 300) -> None:

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+import threading
 
 from tts_temp.audio import AudioError
 from tts_temp.errors import UserError
@@ -31,6 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if threading.current_thread() is threading.main_thread():
+        # A shell starts background jobs with SIGINT ignored, and children inherit that: Ctrl-C or
+        # kill -INT would then be lost. Every command stops cleanly on it (sweeps and training
+        # keep what they wrote and resume), so take it back.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
