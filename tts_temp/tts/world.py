@@ -33,8 +33,8 @@ def _pyworld():
     try:
         import pyworld
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("WORLD features need pyworld: pip install 'tts_temp[world]' "
-                          "(the pyworld-prebuilt wheel)") from exc
+        raise ImportError("WORLD features need pyworld: pip install pyworld-prebuilt (a dependency of "
+                          "tts_temp; the wheel of the same module)") from exc
     return pyworld
 
 
