@@ -9,13 +9,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from asr_fixtures import CLIPS, DATA, cache_dir, clip, model, one_thread  # noqa: F401
+from asr_fixtures import CLIPS, DATA, cache_dir, clip, model
 from tts_temp.asr import transcribe
 from tts_temp.asr.inference import CachedInference, EncodedWindow, project
 from tts_temp.asr.quantize import Int8Linear, apply_compute_type
 from tts_temp.asr.weights import load_model
 from tts_temp.cli import main
-from tts_temp.compare.metrics import edit_distance, normalise
+from tts_temp.score import edit_distance, whisper_normalise as normalise
 from tts_temp.errors import UserError
 
 
