@@ -36,7 +36,8 @@ def test_demo_transcribes_synthesizes_and_writes_one_report(small_demo):
 def test_demo_report_opens_in_chromium_with_every_figure(small_demo):
     _, out = small_demo
     seen = check_report(out / "report.html")
-    assert len(seen["images"]) == 8 and all(i["ok"] for i in seen["images"]), seen["images"]
+    # ASR: WER, diversity, next token, entropy; TTS: mel grid, F0, CER/spread, naturalness, emission
+    assert len(seen["images"]) == 9 and all(i["ok"] for i in seen["images"]), seen["images"]
 
 
 def test_demo_without_a_voice_still_transcribes(tmp_path, monkeypatch, capsys):
