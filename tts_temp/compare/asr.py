@@ -25,7 +25,7 @@ from tts_temp.compare import metrics
 from tts_temp.compare.engine import EngineOptions, run_tasks
 from tts_temp.compare.manifest import Entry, read_manifest
 from tts_temp.compare.results import ResultsFile, check_run_settings, write_csv
-from tts_temp.compare.sweep import check_seeds, check_temperatures, progress
+from tts_temp.compare.sweep import Progress, check_seeds, check_temperatures
 from tts_temp.errors import UserError
 
 DEFAULT_TEMPERATURES = WHISPER_SCHEDULE   # the fixed-T rows; the fallback row runs the same schedule
@@ -250,7 +250,7 @@ def run_asr_sweep(cfg: AsrSweepConfig, model=None, log=print) -> AsrSweepResult:
     if model is not None and cfg.engine.uses_ray:
         raise ValueError("a preloaded model runs in this process only (workers == 1)")
     make_worker = AsrWorker(cfg.model) if model is None else (lambda: AsrRunner(model))
-    with progress(total=len(keys), desc="transcribe", initial=len(keys) - len(tasks)) as bar:
+    with Progress(total=len(keys), desc="transcribe", initial=len(keys) - len(tasks)) as bar:
         for i, rec, error in run_tasks(make_worker, tasks, cfg.engine):
             task = tasks[i]
             base = bases[item_key(Path(task.audio), task.temperature, task.seed)]

@@ -47,7 +47,3 @@ class Progress:
 
     def __exit__(self, *exc) -> None:
         self._bar.close()
-
-
-def progress(total: int, desc: str, initial: int = 0) -> Progress:
-    return Progress(total, desc, initial)

@@ -20,7 +20,7 @@ import numpy as np
 from tts_temp.compare import metrics
 from tts_temp.compare.engine import EngineOptions, run_tasks
 from tts_temp.compare.results import ResultsFile, check_run_settings, write_csv
-from tts_temp.compare.sweep import check_seeds, check_temperatures, progress
+from tts_temp.compare.sweep import Progress, check_seeds, check_temperatures
 from tts_temp.errors import UserError
 
 DEFAULT_TEMPERATURES = (0.0, 0.334, 0.667, 1.0)
@@ -106,8 +106,9 @@ def analyse(wav: np.ndarray, sample_rate: int, text: str, asr_model) -> dict:
 
     track = metrics.f0_track(wav, sample_rate)
     f0_mean, f0_std = track.stats()
-    heard = transcribe(asr_model, audio_io.prepare(wav, sample_rate, 16000), temperature=0.0).text.strip()
-    mos = dnsmos(wav, sample_rate)
+    audio16 = audio_io.prepare(wav, sample_rate, 16000)  # Whisper's and DNSMOS's rate: resampled once
+    heard = transcribe(asr_model, audio16, temperature=0.0).text.strip()
+    mos = dnsmos(audio16, 16000)
     return {"duration": len(wav) / sample_rate, "f0_mean": f0_mean, "f0_std": f0_std, "f0_hz": track.hz,
             "f0_hop": track.hop_seconds, "transcript": heard, "cer": metrics.cer(text, heard),
             "dnsmos_ovrl": mos.ovrl, "dnsmos_sig": mos.sig, "dnsmos_bak": mos.bak}
@@ -214,7 +215,7 @@ def run_tts_sweep(cfg: TtsSweepConfig, voice=None, asr_model=None, log=print) ->
     else:
         make_worker = TtsWorker(None if cfg.voice is None else str(cfg.voice), cfg.asr_model,
                                 None if cfg.vocoder is None else str(cfg.vocoder))
-    with progress(total=total, desc="synthesize", initial=total - sum(len(t.pairs) for t in tasks)) as bar:
+    with Progress(total=total, desc="synthesize", initial=total - sum(len(t.pairs) for t in tasks)) as bar:
         for n, outputs, error in run_tasks(make_worker, tasks, cfg.engine):
             task = tasks[n]
             if error is not None:

@@ -200,6 +200,13 @@ class SampleOptions:
 FrameStep = Callable[[torch.Tensor | None, Any, torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor, Any]]
 
 
+def dropout_items(temperatures: torch.Tensor | Sequence[float], opts: SampleOptions) -> torch.Tensor:
+    """(B,) which items get prenet dropout at synthesis: only when switched on, and never at T = 0,
+    so T = 0 stays the deterministic mean whatever the config says."""
+    t = torch.as_tensor(temperatures)
+    return (t > 0) & bool(opts.prenet_dropout)
+
+
 def dropout_masks(shape: tuple[int, ...], p: float, active: torch.Tensor,
                   generators: Sequence[torch.Generator | None], device: torch.device | str = "cpu"
                   ) -> torch.Tensor | None:
@@ -339,7 +346,7 @@ class NeuralHMM(nn.Module):
         bsz = states.shape[0]
         a, sigma, c = self.state_params(states)
         idx_b = torch.arange(bsz, device=states.device)
-        drop = torch.as_tensor(temperatures) > 0 if opts.prenet_dropout else torch.zeros(bsz, dtype=torch.bool)
+        drop = dropout_items(temperatures, opts)
         dims = [layer.out_features for layer in self.prenet]
 
         def step(prev, hidden, cur):

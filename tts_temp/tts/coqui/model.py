@@ -21,7 +21,7 @@ from torch import nn
 from tts_temp.errors import UserError
 from tts_temp.tts.defaults import COQUI_DURATION_THRESHOLD
 from tts_temp.tts.flow import squeeze, unsqueeze
-from tts_temp.tts.hmm import SampleOptions, dropout_masks, forward_algorithm, sample_frames
+from tts_temp.tts.hmm import SampleOptions, dropout_items, dropout_masks, forward_algorithm, sample_frames
 
 MODEL_TYPES = {"overflow": True, "neuralhmm_tts": False}  # Coqui's `model` (lower case) -> has a flow
 
@@ -230,7 +230,7 @@ class NeuralHMM(nn.Module):
                generators: Sequence[torch.Generator | None]) -> tuple[torch.Tensor, torch.Tensor]:
         bsz = states.shape[0]
         idx = torch.arange(bsz, device=states.device)
-        drop = (torch.as_tensor(temperatures) > 0) & opts.prenet_dropout
+        drop = dropout_items(temperatures, opts)
         dims = [layer.linear_layer.out_features for layer in self.prenet.linear_layers]
 
         def step(prev, hidden, cur):
