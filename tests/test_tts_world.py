@@ -135,3 +135,39 @@ def test_tiny_world_voice_trains_and_speaks(tiny_corpus, tmp_path):
     out_wav = tmp_path / "a.wav"
     sf.write(out_wav, out.waveforms[1], out.sample_rate)
     assert sf.info(str(out_wav)).frames == len(out.waveforms[1])
+
+
+def test_warm_start_from_a_voice_on_other_frames_moves_what_the_frame_does_not_shape():
+    from tts_temp.tts.model import ModelConfig, OverFlow
+    from tts_temp.tts.train import transfer_weights
+
+    small = dict(n_symbols=12, encoder_dim=16, encoder_convs=1, prenet_dim=8, lstm_dim=16, flow_blocks=1,
+                 flow_hidden=8, flow_layers=1)
+    torch.manual_seed(0)
+    src = OverFlow(ModelConfig(n_mels=6, **small))
+    for p in src.parameters():  # every tensor differs from a fresh model's
+        p.data.normal_()
+    src.flow_active = True
+    dst = OverFlow(ModelConfig(n_mels=10, **small))
+    fresh = {k: v.clone() for k, v in dst.state_dict().items()}
+    moved = transfer_weights(dst, src.state_dict(), 6)
+    s, d = src.state_dict(), dst.state_dict()
+    assert torch.equal(d["encoder.embedding.weight"], s["encoder.embedding.weight"])
+    assert torch.equal(d["hmm.lstm.weight_hh_l0"], s["hmm.lstm.weight_hh_l0"])
+    assert torch.equal(d["hmm.prenet.0.weight"][:, :6], s["hmm.prenet.0.weight"])
+    assert torch.equal(d["hmm.prenet.0.weight"][:, 6:], fresh["hmm.prenet.0.weight"][:, 6:])
+    for head in ("hmm.state_head.weight", "hmm.frame_head.bias"):
+        assert torch.equal(d[head][:6], s[head][:6])            # means of the shared channels
+        assert torch.equal(d[head][10:16], s[head][6:12])       # their std parameters
+        assert torch.equal(d[head][-1], s[head][-1])            # the transition logit
+        assert torch.equal(d[head][6:10], fresh[head][6:10])    # the new channels: fresh
+    assert all(torch.equal(d[k], fresh[k]) for k in d if k.startswith("flow."))
+    assert not dst.flow_active and moved == sum(1 for k in s if not k.startswith("flow") and k in d)
+    # Behaviour: the state emissions of the shared channels are the source's for the same text.
+    ids, lengths = torch.tensor([[1, 2, 3, 4]]), torch.tensor([4])
+    src.eval(), dst.eval()
+    with torch.no_grad():
+        a_src, sig_src, c_src = src.hmm.state_params(src.encoder(ids, lengths)[0])
+        a_dst, sig_dst, c_dst = dst.hmm.state_params(dst.encoder(ids, lengths)[0])
+    assert torch.allclose(a_dst[..., :6], a_src) and torch.allclose(sig_dst[..., :6], sig_src)
+    assert torch.allclose(c_dst, c_src)

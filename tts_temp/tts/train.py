@@ -166,11 +166,17 @@ class Trainer:
             self.log(f"resumed from {self.last_path} at step {self.state.step}")
         elif self.cfg.init_from:
             d = torch.load(self.cfg.init_from, map_location=self.device, weights_only=True)
-            self.model.load_state_dict(d["state_dict"])
-            self.state.step = int(d.get("meta", {}).get("step", 0))
-            self.state.seconds = float(d.get("meta", {}).get("train_seconds", 0.0))
+            old_dim = int(d["model_config"]["n_mels"])
+            if old_dim == self.model.cfg.n_mels:
+                self.model.load_state_dict(d["state_dict"])
+                self.state.step = int(d.get("meta", {}).get("step", 0))
+                self.state.seconds = float(d.get("meta", {}).get("train_seconds", 0.0))
+                self.log(f"initialised from voice {self.cfg.init_from} at step {self.state.step}")
+            else:
+                moved = transfer_weights(self.model, d["state_dict"], old_dim)
+                self.log(f"warm start from voice {self.cfg.init_from} ({old_dim}-channel frames): "
+                         f"{moved} tensors transferred, flow fresh, plain-HMM phase from step 0")
             self.optim = self._optimizer()
-            self.log(f"initialised from voice {self.cfg.init_from} at step {self.state.step}")
 
     def save(self) -> None:
         with atomic_write(self.last_path) as tmp:
@@ -269,6 +275,50 @@ class Trainer:
             duration_threshold = calibrate_threshold(voice, self.feats)
         voice.duration_threshold = duration_threshold
         return voice
+
+
+# The tensors whose size is the frame's: (name, axis along which the frame channels lie, how many
+# blocks of frame channels the axis holds before its extra rows). Heads: [mean | std | transition].
+_FRAME_SIZED = {
+    "hmm.go_frame": (0, 1),
+    "hmm.prenet.0.weight": (1, 1),
+    "hmm.state_head.weight": (0, 2),
+    "hmm.state_head.bias": (0, 2),
+    "hmm.frame_head.weight": (0, 2),
+    "hmm.frame_head.bias": (0, 2),
+}
+
+
+def transfer_weights(model: OverFlow, source: dict[str, torch.Tensor], source_dim: int) -> int:
+    """Warm-start `model` from a voice trained on other frames; returns how many tensors were moved.
+
+    Why: what is hard to learn (the text encoder, the alignment in the HMM's LSTM, the transition
+    logits) does not depend on the frame. The frame-sized tensors get the channels both frames share
+    (the first min(dims) channels: for mel -> WORLD, the 80 bands) and keep their fresh initialisation
+    elsewhere. The flow starts fresh (its layers are shaped by the frame) and off, so training begins
+    with the plain-HMM phase again.
+    """
+    target = model.state_dict()
+    new_dim, n = model.cfg.n_mels, min(model.cfg.n_mels, source_dim)
+    moved = 0
+    with torch.no_grad():
+        for name, value in source.items():
+            if name.startswith("flow") or name not in target:
+                continue
+            dst = target[name]
+            if name in _FRAME_SIZED:
+                axis, blocks = _FRAME_SIZED[name]
+                for b in range(blocks):
+                    dst.narrow(axis, b * new_dim, n).copy_(value.narrow(axis, b * source_dim, n))
+                if value.shape[axis] > blocks * source_dim:  # the transition row
+                    dst.narrow(axis, blocks * new_dim, 1).copy_(value.narrow(axis, blocks * source_dim, 1))
+            elif dst.shape == value.shape:
+                dst.copy_(value)
+            else:
+                raise ValueError(f"{name}: shape {tuple(value.shape)} does not fit {tuple(dst.shape)}")
+            moved += 1
+    model.flow_active = False
+    return moved
 
 
 def _main_thread() -> bool:
