@@ -11,7 +11,7 @@ from torch import nn
 
 from asr_fixtures import CLIPS, DATA, cache_dir, clip, model
 from tts_temp.asr import transcribe
-from tts_temp.asr.inference import CachedInference, EncodedWindow, project
+from tts_temp.asr.inference import CachedInference, EncodedWindow, fused_qkv, project
 from tts_temp.asr.quantize import Int8Linear, apply_compute_type, check_compute_type
 from tts_temp.asr.weights import load_model
 from tts_temp.cli import main
@@ -54,6 +54,23 @@ def test_int8_model_swaps_every_linear_and_the_projection():
     assert float((project(m, x) - exact).norm() / exact.norm()) < 0.05  # 8-bit activations and weights
     assert getattr(model(), "compute_type", "float32") == "float32"  # the float model is untouched
     assert any(isinstance(mod, nn.Linear) for mod in model().modules())
+
+
+@pytest.mark.parametrize("compute_type", ["float32", "int8"])
+def test_fused_qkv_is_the_three_projections(compute_type):
+    """int8: one quantisation of h for all three is exactly what three calls give (per-channel
+    weights); float32: the same sums, maybe in another order."""
+    m = model() if compute_type == "float32" else int8_model()
+    h = torch.randn(5, 3, m.dims.n_text_state, generator=torch.Generator().manual_seed(2))
+    for block in m.decoder.blocks:
+        a = block.attn
+        fused = fused_qkv(a, h)
+        for got, layer in zip(fused, (a.query, a.key, a.value)):
+            want = layer(h)
+            if compute_type == "int8":
+                assert torch.equal(got, want)
+            else:
+                torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
 
 
 def test_int8_transcribes_the_clean_clips_like_float32():

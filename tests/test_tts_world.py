@@ -171,3 +171,35 @@ def test_warm_start_from_a_voice_on_other_frames_moves_what_the_frame_does_not_s
         a_dst, sig_dst, c_dst = dst.hmm.state_params(dst.encoder(ids, lengths)[0])
     assert torch.allclose(a_dst[..., :6], a_src) and torch.allclose(sig_dst[..., :6], sig_src)
     assert torch.allclose(c_dst, c_src)
+
+
+def test_model_f0_is_the_f0_the_frames_hand_to_world(clip_and_frames):
+    wav, f = clip_and_frames
+    pw = world._pyworld()
+    x = np.ascontiguousarray(wav, dtype=np.float64)
+    f0, _ = pw.harvest(x, CFG.sample_rate, f0_floor=CFG.f0_floor, f0_ceil=CFG.f0_ceil,
+                       frame_period=CFG.frame_period_ms)
+    hz, hop = frames.model_f0(f, frames.world_spec(CFG))
+    assert hop == 256 / 22050 and hz.shape == f0.shape
+    voiced = f0 > 0
+    assert np.array_equal(np.isnan(hz), ~voiced)
+    assert np.allclose(hz[voiced], f0[voiced], rtol=1e-5)
+    assert frames.model_f0(torch.zeros(80, 5), frames.mel_spec()) is None  # mels carry no pitch
+
+
+def test_f0_figure_draws_the_model_stream_with_pyin_as_a_check(tmp_path):
+    from figures import capture_figures
+    from tts_temp.compare import plots
+
+    model = [120.0, None, 130.5, 140.0]
+    pyin = [118.0, None, None, 141.0]
+    chosen = {(0.0, 0): {"model_f0_hz": model, "model_f0_hop": 0.01, "f0_hz": pyin, "f0_hop": 0.02},
+              (0.5, 0): {"f0_hz": pyin, "f0_hop": 0.02}}
+    with capture_figures() as seen:
+        fig = plots.f0_contours(tmp_path, chosen, [0.0, 0.5], 1, "A test.")
+    (x_model, y_model, label), (x_pyin, y_pyin, pyin_label) = seen["f0_contours.png"][0]["lines"]
+    assert label == "seed 0" and pyin_label == "pYIN"
+    assert x_model == pytest.approx([0.0, 0.01, 0.02, 0.03]) and x_pyin == pytest.approx([0.0, 0.02, 0.04, 0.06])
+    assert np.allclose(y_model, [120.0, np.nan, 130.5, 140.0], equal_nan=True)
+    assert np.allclose(y_pyin, [118.0, np.nan, np.nan, 141.0], equal_nan=True)
+    assert "model" in seen["f0_contours.png"][0]["ylabel"] and "own F0 stream" in fig.caption

@@ -32,9 +32,11 @@ class EncodedWindow:
     @torch.no_grad()
     def encode(cls, model: Whisper, mel: Tensor) -> "EncodedWindow":
         features = model.encoder(mel.unsqueeze(0) if mel.ndim == 2 else mel)
-        # stored per head, contiguous: attention reads them at every step without a strided copy
-        cross = [(_heads(b.cross_attn.key(features), b.cross_attn.n_head).contiguous(),
-                  _heads(b.cross_attn.value(features), b.cross_attn.n_head).contiguous())
+        # stored per head, contiguous: attention reads them at every step without a strided copy;
+        # in the model's attention dtype (bfloat16 for int8 on CPUs that have it: quantize.py)
+        dt = getattr(model, "attention_dtype", features.dtype)
+        cross = [(_heads(b.cross_attn.key(features), b.cross_attn.n_head).to(dt).contiguous(),
+                  _heads(b.cross_attn.value(features), b.cross_attn.n_head).to(dt).contiguous())
                  for b in model.decoder.blocks]
         return cls(features, cross)
 
@@ -66,6 +68,30 @@ def project(model: Whisper, x: Tensor) -> Tensor:
     if int8 is not None:
         return int8(x)
     return x @ _vocab_matrix(model, x.dtype)
+
+
+_QKV: "weakref.WeakKeyDictionary[torch.nn.Module, tuple[tuple, Tensor, Tensor]]" = weakref.WeakKeyDictionary()
+
+
+def fused_qkv(attn: torch.nn.Module, h: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """query(h), key(h), value(h) of a whisper attention layer in one matrix product.
+
+    One pass instead of three calls per layer and decoding step: for an int8 model the activations
+    are quantised once (`attn.int8_qkv`, made by `quantize`; per-channel weight scales make it equal
+    to the three separate int8 products), for float32 the three weights are stacked once per model
+    (whisper's key has no bias: its third of the bias is zero).
+    """
+    int8 = getattr(attn, "int8_qkv", None)
+    if int8 is not None:
+        return int8(h).chunk(3, dim=-1)
+    weights = (attn.query.weight, attn.key.weight, attn.value.weight)
+    key = tuple((w.data_ptr(), w._version) for w in weights) + (h.dtype,)
+    cached = _QKV.get(attn)
+    if cached is None or cached[0] != key:
+        bias = torch.cat([attn.query.bias, torch.zeros_like(attn.query.bias), attn.value.bias])
+        cached = (key, torch.cat(weights).detach().to(h.dtype), bias.detach().to(h.dtype))
+        _QKV[attn] = cached
+    return F.linear(h, cached[1], cached[2]).chunk(3, dim=-1)
 
 
 def _heads(x: Tensor, n_head: int) -> Tensor:
@@ -137,10 +163,9 @@ class CachedInference(Inference):
 
     def _self_attention(self, i: int, block, x: Tensor, start: int, end: int) -> Tensor:
         attn = block.attn
-        h = block.attn_ln(x)
-        q = attn.query(h)
-        self.keys[i, :, start:end] = attn.key(h)  # broadcast over the rows when x has one
-        self.values[i, :, start:end] = attn.value(h)
+        q, k_new, v_new = fused_qkv(attn, block.attn_ln(x))
+        self.keys[i, :, start:end] = k_new  # broadcast over the rows when x has one
+        self.values[i, :, start:end] = v_new
         rows = x.shape[0]
         k, v = self.keys[i, :rows, :end], self.values[i, :rows, :end]
         n = attn.n_head
@@ -149,19 +174,19 @@ class CachedInference(Inference):
 
     def _cross_attention(self, i: int, block, x: Tensor) -> Tensor:
         attn = block.cross_attn
-        q = attn.query(block.cross_attn_ln(x))
         k, v = self.window.cross_kv[i]
+        q = attn.query(block.cross_attn_ln(x)).to(k.dtype)
         n = attn.n_head
         if q.shape[0] == 1:  # exactly stock whisper's call
             out = F.scaled_dot_product_attention(_heads(q, n), k, v)
-            return x + attn.out(_merge(out))
+            return x + attn.out(_merge(out).to(x.dtype))
         # Beams / best-of samples share one audio: stock broadcasts K/V over the batch, which
         # takes a slow path (~20x). Stacking the rows' queries as positions of one sequence is the
         # same attention (no mask across the audio) in one fast call; sums may round differently.
         b, t, c = q.shape
         stacked = q.reshape(1, b * t, c)
         out = F.scaled_dot_product_attention(_heads(stacked, n), k, v)
-        return x + attn.out(_merge(out).reshape(b, t, c))
+        return x + attn.out(_merge(out).reshape(b, t, c).to(x.dtype))
 
     def rearrange_kv_cache(self, source_indices) -> None:
         """Beam search reorders rows: copy only the rows that change, only their filled part."""

@@ -179,23 +179,40 @@ def mel_grid(out_dir: Path, chosen: dict, temperatures: list[float], seeds: int,
 def f0_contours(out_dir: Path, chosen: dict, temperatures: list[float], seeds: int, text: str) -> Figure:
     fig, axes = plt.subplots(1, len(temperatures), figsize=(3.0 * len(temperatures), 2.8), squeeze=False,
                              sharey=True)
+    own = any(rec.get("model_f0_hz") for rec in chosen.values() if rec)
     for i, t in enumerate(temperatures):
         ax = axes[0][i]
         for s in range(seeds):
             rec = chosen.get((t, s))
-            if rec is None or not rec.get("f0_hz"):
+            if rec is None:
                 continue
-            hz = np.array([np.nan if v is None else v for v in rec["f0_hz"]], dtype=float)
-            ax.plot(np.arange(len(hz)) * rec["f0_hop"], hz, lw=1.2, label=f"seed {s}")
+            colour = f"C{s % 10}"
+            if rec.get("model_f0_hz"):
+                ax.plot(*_contour(rec["model_f0_hz"], rec["model_f0_hop"]), lw=1.4, color=colour,
+                        label=f"seed {s}")
+            if rec.get("f0_hz"):
+                ax.plot(*_contour(rec["f0_hz"], rec["f0_hop"]), lw=0.9 if own else 1.2, color=colour,
+                        ls="--" if own else "-", alpha=0.6 if own else 1.0,
+                        label=("pYIN" if s == 0 else None) if own else f"seed {s}")
         ax.set_title(f"T = {t:g}", fontsize=10)
         ax.set_xlabel("seconds")
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("F0 (Hz, pYIN)")
+    axes[0][0].set_ylabel("F0 (Hz): model, pYIN dashed" if own else "F0 (Hz, pYIN)")
     axes[0][0].legend(fontsize=7)
     fig.suptitle(f"F0 contours of “{text[:60]}”", fontsize=10, y=1.03)
-    return Figure(_save(fig, out_dir, "f0_contours.png"), "F0 contours per temperature",
-                  "pYIN F0 of the first sentence, one panel per temperature, seeds overlaid (gaps are unvoiced "
-                  "frames). Higher T varies the pitch contour more between seeds.")
+    if own:
+        caption = ("The voice's own F0 stream (the log-F0 and voicing channels it hands to WORLD) for the first "
+                   "sentence, one panel per temperature, seeds overlaid; dashed: pYIN on the written waveform, "
+                   "as a check (gaps are unvoiced frames). Higher T varies the pitch contour more between seeds.")
+    else:
+        caption = ("pYIN F0 of the first sentence, one panel per temperature, seeds overlaid (gaps are unvoiced "
+                   "frames). Higher T varies the pitch contour more between seeds.")
+    return Figure(_save(fig, out_dir, "f0_contours.png"), "F0 contours per temperature", caption)
+
+
+def _contour(values: list, hop: float) -> tuple[np.ndarray, np.ndarray]:
+    hz = np.array([np.nan if v is None else v for v in values], dtype=float)
+    return np.arange(len(hz)) * hop, hz
 
 
 def cer_and_spread(out_dir: Path, summary: list[dict]) -> Figure:

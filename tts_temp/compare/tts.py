@@ -114,6 +114,17 @@ def analyse(wav: np.ndarray, sample_rate: int, text: str, asr_model) -> dict:
             "dnsmos_ovrl": mos.ovrl, "dnsmos_sig": mos.sig, "dnsmos_bak": mos.bak}
 
 
+def model_f0_record(frames, spec: dict | None) -> dict:
+    """The voice's own F0 stream as record fields (WORLD voices), beside the waveform's pYIN track."""
+    from tts_temp.tts import frames as frames_mod
+
+    found = None if spec is None else frames_mod.model_f0(frames, spec)
+    if found is None:
+        return {}
+    hz, hop = found
+    return {"model_f0_hz": [None if np.isnan(v) else round(float(v), 2) for v in hz], "model_f0_hop": hop}
+
+
 def seed_distances(out: Path, wavs: list[str]) -> list[list]:
     """[seed_a, seed_b, DTW mel distance in dB] for every pair of the given wavs (by position)."""
     import soundfile as sf
@@ -156,7 +167,8 @@ class TtsRunner:
             wav = synth.waveforms[n]
             try:
                 rec = dict(hit_max_length=bool(synth.hit_max_length[n]),
-                           **analyse(wav, synth.sample_rate, task.text, self.asr_model))
+                           **analyse(wav, synth.sample_rate, task.text, self.asr_model),
+                           **model_f0_record(synth.mels[n], getattr(self.voice, "features", None)))
                 out.append((rec, wav, synth.sample_rate))
             except Exception as exc:  # one bad item must not stop the sweep
                 out.append(({"error": f"{type(exc).__name__}: {exc}"}, None, 0))

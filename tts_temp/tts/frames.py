@@ -67,6 +67,17 @@ def analyse(wav: np.ndarray, spec: dict) -> torch.Tensor:
     return world_analyse(wav, cfg)
 
 
+def model_f0(frames: torch.Tensor, spec: dict) -> tuple[np.ndarray, float] | None:
+    """(F0 in Hz per frame, NaN unvoiced; seconds per frame) from the model's own frames, for kinds
+    that carry pitch (WORLD); None for STFT mels, where only the waveform can tell."""
+    if spec["kind"] != "world":
+        return None
+    from tts_temp.tts.world import f0_hz
+
+    cfg = config(spec)
+    return f0_hz(frames, cfg), cfg.hop_length / cfg.sample_rate
+
+
 def silence(spec: dict) -> torch.Tensor:
     """(channels,) the frame that the vocoder turns into silence: what pads a short item in a batch."""
     cfg = config(spec)

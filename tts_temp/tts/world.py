@@ -164,6 +164,15 @@ def synthesise(frames: torch.Tensor | np.ndarray, cfg: WorldConfig) -> np.ndarra
     return out
 
 
+def f0_hz(frames: torch.Tensor | np.ndarray, cfg: WorldConfig) -> np.ndarray:
+    """The F0 the frames ask WORLD for, in Hz per frame; NaN where the voicing flag says unvoiced.
+
+    This is the model's own pitch (what synthesis voices), not an estimate from the waveform."""
+    f = frames.detach().cpu().numpy() if torch.is_tensor(frames) else np.asarray(frames)
+    hz = np.exp(f[cfg.lf0].astype(np.float64))
+    return np.where(f[cfg.vuv] > 0.5, hz, np.nan)
+
+
 def silence(cfg: WorldConfig) -> torch.Tensor:
     """The frame that synthesises (near) silence: floored envelope, unvoiced, fully aperiodic."""
     frame = torch.zeros(cfg.dim)
