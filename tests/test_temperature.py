@@ -89,3 +89,17 @@ def test_sampling_follows_the_distribution():
     assert torch.allclose(freq, probs, atol=0.015)
     hot = torch.bincount(tm.sample_logits(logits, 2.0, torch.Generator().manual_seed(1)), minlength=4).float()
     assert hot[0] / hot.sum() < 0.45  # a higher temperature flattens the draw
+
+
+def test_gaussian_rows_are_each_rows_own_draw():
+    """Batched rows give bit for bit what one sample_gaussian per row gives with the same seeds."""
+    from tts_temp.temperature import sample_gaussian, sample_gaussian_rows
+
+    g = torch.Generator().manual_seed(5)
+    mean, std = torch.randn(4, 7, generator=g), torch.rand(4, 7, generator=g) + 0.1
+    temps = torch.tensor([0.0, 0.334, 0.667, 1.0])
+    rows = sample_gaussian_rows(mean, std, temps, [torch.Generator().manual_seed(s) for s in range(4)])
+    for i in range(4):
+        one = sample_gaussian(mean[i], std[i], temps[i], torch.Generator().manual_seed(i))
+        assert torch.equal(rows[i], one)
+    assert torch.equal(rows[0], mean[0])  # T = 0: the mean exactly

@@ -6,6 +6,8 @@ explicit `torch.Generator`, so a result is reproducible from its seed and nothin
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import math
 
 import torch
@@ -103,6 +105,17 @@ def entropy(logits: Tensor, temperature: float = 1.0) -> Tensor:
     logp = tempered_log_softmax(logits, temperature)
     p = logp.exp()
     return -(p * torch.where(p > 0, logp, torch.zeros_like(logp))).sum(dim=-1)
+
+
+def sample_gaussian_rows(mean: Tensor, std: Tensor, temperatures: Tensor,
+                         generators: Sequence[torch.Generator | None]) -> Tensor:
+    """`sample_gaussian` for a batch: row i is mean[i] + T[i] * std[i] * eps_i, eps_i drawn from
+    generators[i], so each row depends on its own seed only (the same numbers, row by row, as
+    calling `sample_gaussian` on each row with a tensor temperature, in a few batched ops)."""
+    eps = torch.stack([torch.randn(mean.shape[1:], generator=g, dtype=mean.dtype, device=mean.device)
+                       for g in generators])
+    t = temperatures.to(mean.dtype).reshape(-1, *([1] * (mean.ndim - 1)))
+    return mean + t * std * eps
 
 
 def sample_gaussian(mean: Tensor, std: Tensor, temperature: float | Tensor,

@@ -134,7 +134,8 @@ class CachedInference(Inference):
     def logits(self, tokens: Tensor, audio_features: Tensor) -> Tensor:
         batch = tokens.shape[0]
         if self.keys is None or self.keys.shape[1] != batch:
-            self._allocate(batch, self.window.features.dtype, tokens.device)
+            # the model's attention dtype: bfloat16 for int8 where the CPU has it (see quantize.py)
+            self._allocate(batch, getattr(self.model, "attention_dtype", self.window.features.dtype), tokens.device)
             self.length = 0
         start, end = self.length, tokens.shape[1]
         new = tokens[:, start:]
@@ -169,8 +170,9 @@ class CachedInference(Inference):
         rows = x.shape[0]
         k, v = self.keys[i, :rows, :end], self.values[i, :rows, :end]
         n = attn.n_head
-        out = F.scaled_dot_product_attention(_heads(q, n), _heads(k, n), _heads(v, n), is_causal=end - start > 1)
-        return x + attn.out(_merge(out))
+        out = F.scaled_dot_product_attention(_heads(q.to(k.dtype), n), _heads(k, n), _heads(v, n),
+                                             is_causal=end - start > 1)
+        return x + attn.out(_merge(out).to(x.dtype))
 
     def _cross_attention(self, i: int, block, x: Tensor) -> Tensor:
         attn = block.cross_attn

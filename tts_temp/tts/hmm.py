@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tts_temp.temperature import sample_gaussian
+from tts_temp.temperature import sample_gaussian_rows
 from tts_temp.tts.defaults import COQUI_DURATION_THRESHOLD
 
 NEG = -1e30  # stands in for log(0): unlike -inf, logaddexp of two of these has a finite gradient
@@ -244,7 +244,7 @@ def sample_frames(step: FrameStep, n_states: torch.Tensor, opts: SampleOptions, 
     prev, hidden, out = None, None, []
     for _ in range(opts.max_frames):
         mean, std, logit, hidden = step(prev, hidden, state.clamp(max=last))
-        z = torch.stack([sample_gaussian(mean[i], std[i], temp[i], g) for i, g in enumerate(generators)])
+        z = sample_gaussian_rows(mean, std, temp, generators)
         z = torch.where(done[:, None], torch.zeros_like(z), z)
         out.append(z)
         lengths += (~done).long()
@@ -291,23 +291,34 @@ class NeuralHMM(nn.Module):
             x = F.dropout(F.relu(layer(x)), self.prenet_dropout, training=dropout)
         return x
 
-    def lstm_step(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None
-                  ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        """One step of `self.lstm` for (B, input) -> (B, hidden), written out.
+    def lstm_stepper(self) -> Callable[[torch.Tensor, Any], tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]]:
+        """One step of `self.lstm` for (B, input) -> (B, hidden), written out; made once per synthesis.
 
         The same weights and gate order (i, f, g, o) as nn.LSTM; a call of nn.LSTM on one frame
         costs ~1 ms on this CPU (oneDNN set-up), this ~30 us, and synthesis calls it every frame.
+        The input and recurrent products are one matrix product over [x, h] (weights stacked here,
+        biases summed), one call per frame instead of three.
         """
         lstm = self.lstm
-        if state is None:
-            zeros = x.new_zeros(x.shape[0], lstm.hidden_size)
-            state = (zeros, zeros)
-        h, c = state
-        gates = F.linear(x, lstm.weight_ih_l0, lstm.bias_ih_l0) + F.linear(h, lstm.weight_hh_l0, lstm.bias_hh_l0)
-        i, f, g, o = gates.chunk(4, dim=-1)
-        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-        h = torch.sigmoid(o) * torch.tanh(c)
-        return h, (h, c)
+        weight = torch.cat([lstm.weight_ih_l0, lstm.weight_hh_l0], dim=1).detach()
+        bias = (lstm.bias_ih_l0 + lstm.bias_hh_l0).detach()
+
+        def step(x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None):
+            if state is None:
+                zeros = x.new_zeros(x.shape[0], lstm.hidden_size)
+                state = (zeros, zeros)
+            h, c = state
+            i, f, g, o = F.linear(torch.cat([x, h], dim=-1), weight, bias).chunk(4, dim=-1)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            h = torch.sigmoid(o) * torch.tanh(c)
+            return h, (h, c)
+
+        return step
+
+    def lstm_step(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None
+                  ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """One step of `self.lstm` (see `lstm_stepper`, which a loop should make once)."""
+        return self.lstm_stepper()(x, state)
 
     def state_params(self, states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         d = self.frame_dim
@@ -343,11 +354,13 @@ class NeuralHMM(nn.Module):
                temperatures: torch.Tensor, generators: Sequence[torch.Generator | None]
                ) -> tuple[torch.Tensor, torch.Tensor]:
         """Latent frames (B, T_max, D) and lengths (B,) through the shared loop `sample_frames`."""
-        bsz = states.shape[0]
+        bsz, dim = states.shape[0], self.frame_dim
         a, sigma, c = self.state_params(states)
+        per_state = torch.cat([a, sigma, c.unsqueeze(-1)], dim=-1)  # one gather per frame, not three
         idx_b = torch.arange(bsz, device=states.device)
         drop = dropout_items(temperatures, opts)
         dims = [layer.out_features for layer in self.prenet]
+        lstm_step = self.lstm_stepper()
 
         def step(prev, hidden, cur):
             x = self.go_frame.expand(bsz, -1) if prev is None else prev
@@ -356,8 +369,9 @@ class NeuralHMM(nn.Module):
                 mask = dropout_masks((n,), self.prenet_dropout, drop, generators, x.device)
                 if mask is not None:
                     x = x * mask
-            h, hidden = self.lstm_step(x, hidden)
+            h, hidden = lstm_step(x, hidden)
             b, s, d = self.frame_params(h)
-            return a[idx_b, cur] + b, sigma[idx_b, cur] * s, c[idx_b, cur] + d, hidden
+            here = per_state[idx_b, cur]
+            return here[:, :dim] + b, here[:, dim:2 * dim] * s, here[:, -1] + d, hidden
 
         return sample_frames(step, n_states, opts, temperatures, generators)
