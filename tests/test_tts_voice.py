@@ -25,3 +25,18 @@ def test_shipped_voice_speaks_a_sentence_of_plausible_length():
     frames = wav[: len(wav) // 512 * 512].reshape(-1, 512)
     energy = 10 * np.log10((frames ** 2).mean(axis=1) + 1e-10)
     assert energy.max() - np.percentile(energy, 10) > 20
+
+
+def test_default_voice_is_the_world_voice_and_the_mel_voice_loads_by_name(tmp_path, monkeypatch):
+    from tts_temp.tts.voice import shipped_voice_names
+
+    assert shipped_voice_names() == ["slt-small", "slt-world"]
+    default = load_voice()
+    assert default.features["kind"] == "world" and default.vocoder == {"kind": "world"}
+    assert default.model.cfg.n_mels == 84
+    mel = load_voice("slt-small")
+    assert mel.features["kind"] == "mel" and mel.vocoder == {"kind": "griffin-lim"}
+    # a file of that name in the working folder is the user's, and wins
+    monkeypatch.chdir(tmp_path)
+    torch.save(torch.load(shipped_voice_path(), weights_only=True), tmp_path / "slt-small")
+    assert load_voice("slt-small").features["kind"] == "world"

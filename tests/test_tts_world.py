@@ -90,7 +90,7 @@ def test_old_voice_files_load_as_mel_with_griffin_lim(tmp_path):
     from tts_temp.tts.vocoder import GriffinLim
     from tts_temp.tts.voice import load_voice, shipped_voice_path
 
-    d = torch.load(shipped_voice_path(), weights_only=True)
+    d = torch.load(shipped_voice_path("slt-small"), weights_only=True)  # the mel voice, as files were then
     d.pop("features", None)
     d.pop("vocoder", None)
     torch.save(d, tmp_path / "old.pt")
@@ -203,3 +203,15 @@ def test_f0_figure_draws_the_model_stream_with_pyin_as_a_check(tmp_path):
     assert np.allclose(y_model, [120.0, np.nan, 130.5, 140.0], equal_nan=True)
     assert np.allclose(y_pyin, [118.0, np.nan, np.nan, 141.0], equal_nan=True)
     assert "model" in seen["f0_contours.png"][0]["ylabel"] and "own F0 stream" in fig.caption
+
+
+def test_compare_records_carry_the_model_f0_of_world_voices_only(clip_and_frames):
+    from tts_temp.compare.tts import model_f0_record
+
+    _, f = clip_and_frames
+    rec = model_f0_record(f, frames.world_spec(CFG))
+    hz, _ = frames.model_f0(f, frames.world_spec(CFG))
+    assert rec["model_f0_hop"] == 256 / 22050 and len(rec["model_f0_hz"]) == f.shape[1]
+    assert [v is None for v in rec["model_f0_hz"]] == np.isnan(hz).tolist()
+    assert np.allclose([v for v in rec["model_f0_hz"] if v is not None], hz[~np.isnan(hz)], atol=0.01)
+    assert model_f0_record(torch.zeros(80, 4), frames.mel_spec()) == {}

@@ -24,7 +24,7 @@ from tts_temp.tts.text import SYMBOLS, FrontEnd
 if TYPE_CHECKING:
     from tts_temp.tts.coqui.voice import CoquiVoice
 
-SHIPPED = "slt-small.pt"
+SHIPPED = "slt-world.pt"  # the default voice; every file in voices/ can be named by its stem (slt-small)
 
 
 @dataclass
@@ -78,8 +78,14 @@ class Voice:
         return Path(path)
 
 
-def shipped_voice_path() -> Path:
-    return Path(str(resources.files("tts_temp.tts") / "voices" / SHIPPED))
+def shipped_voice_path(name: str | None = None) -> Path:
+    """The default shipped voice, or the shipped voice called `name` (a file stem in voices/)."""
+    return Path(str(resources.files("tts_temp.tts") / "voices" / (SHIPPED if name is None else f"{name}.pt")))
+
+
+def shipped_voice_names() -> list[str]:
+    return sorted(p.name[:-3] for p in resources.files("tts_temp.tts").joinpath("voices").iterdir()
+                  if p.name.endswith(".pt"))
 
 
 def voice_from_dict(d: dict) -> Voice:
@@ -99,14 +105,17 @@ def voice_from_dict(d: dict) -> Voice:
 
 
 def load_voice(path: str | os.PathLike | None = None) -> "Voice | CoquiVoice":
-    """Load a voice: None = the shipped one, a .pt file = a tts_temp voice, a folder (or its
-    config.json) = a Coqui-TTS OverFlow / NeuralHMM-TTS model."""
+    """Load a voice: None = the shipped default, the name of a shipped voice (slt-world, slt-small),
+    a .pt file = a tts_temp voice, a folder (or its config.json) = a Coqui-TTS OverFlow /
+    NeuralHMM-TTS model."""
     from tts_temp.tts.coqui.config import is_coqui_folder
 
     if path is not None and is_coqui_folder(path):
         from tts_temp.tts.coqui.voice import load_coqui_voice
 
         return load_coqui_voice(path)
+    if path is not None and str(path) in shipped_voice_names() and not Path(path).exists():
+        path = shipped_voice_path(str(path))
     path = Path(path) if path is not None else shipped_voice_path()
     if not path.is_file():
         raise UserError(f"{path}: no such voice checkpoint")
