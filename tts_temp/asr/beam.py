@@ -18,47 +18,49 @@ from whisper.decoding import BeamSearchDecoder
 
 class BatchedBeamSearchDecoder(BeamSearchDecoder):
     def update(self, tokens: Tensor, logits: Tensor, sum_logprobs: Tensor) -> tuple[Tensor, bool]:
-        if tokens.shape[0] % self.beam_size != 0:
-            raise ValueError(f"{tokens.shape}[0] % {self.beam_size} != 0")
-        n_audio = tokens.shape[0] // self.beam_size
+        beams = self.beam_size
+        if tokens.shape[0] % beams != 0:
+            raise ValueError(f"{tokens.shape}[0] % {beams} != 0")
+        n_audio = tokens.shape[0] // beams
         if self.finished_sequences is None:
             self.finished_sequences = [{} for _ in range(n_audio)]
 
-        logprobs = F.log_softmax(logits.float(), dim=-1)
-        top_logprobs, top_tokens = logprobs.topk(self.beam_size + 1)
-        # float32 sums, as whisper's `(sum_logprobs[idx] + logprob).item()`
-        candidate_scores = (sum_logprobs[:, None] + top_logprobs).tolist()
-        candidate_tokens = top_tokens.tolist()
-        prefixes = tokens.tolist()
+        top_values, top_ids = F.log_softmax(logits.float(), dim=-1).topk(beams + 1)
+        # float32 sums, then Python floats: the numbers whisper's per-candidate `.item()` gives
+        totals = (sum_logprobs[:, None] + top_values).tolist()
+        top_ids, prefixes = top_ids.tolist(), tokens.tolist()
 
-        next_tokens, source_indices, finished_sequences = [], [], []
-        for i in range(n_audio):
-            scores, sources, finished = {}, {}, {}
-            for j in range(self.beam_size):
-                idx = i * self.beam_size + j
-                for score, token in zip(candidate_scores[idx], candidate_tokens[idx]):
-                    sequence = tuple(prefixes[idx] + [token])
-                    scores[sequence] = score
-                    sources[sequence] = idx
-            saved = 0
-            for sequence in sorted(scores, key=scores.get, reverse=True):
-                if sequence[-1] == self.eot:
-                    finished[sequence] = scores[sequence]
-                else:
-                    sum_logprobs[len(next_tokens)] = scores[sequence]
-                    next_tokens.append(sequence)
-                    source_indices.append(sources[sequence])
-                    saved += 1
-                    if saved == self.beam_size:
-                        break
-            finished_sequences.append(finished)
-
-        tokens = torch.tensor(next_tokens, device=tokens.device)
-        self.inference.rearrange_kv_cache(source_indices)
-        for previously_finished, newly_finished in zip(self.finished_sequences, finished_sequences):
-            for seq in sorted(newly_finished, key=newly_finished.get, reverse=True):
-                if len(previously_finished) >= self.max_candidates:
+        kept: list[list[int]] = []
+        kept_from: list[int] = []
+        ended_now: list[dict[tuple, float]] = []
+        for audio in range(n_audio):
+            rows = range(audio * beams, (audio + 1) * beams)
+            # sequence -> (score, source row); a repeated sequence keeps its first place, takes the
+            # later row's numbers (as whisper's two dicts do)
+            candidates: dict[tuple, tuple[float, int]] = {}
+            for row in rows:
+                for score, token in zip(totals[row], top_ids[row]):
+                    candidates[tuple(prefixes[row] + [token])] = (score, row)
+            ended: dict[tuple, float] = {}
+            alive = 0
+            for seq in sorted(candidates, key=lambda c: candidates[c][0], reverse=True):
+                score, row = candidates[seq]
+                if seq[-1] == self.eot:
+                    ended[seq] = score
+                    continue
+                sum_logprobs[len(kept)] = score
+                kept.append(list(seq))
+                kept_from.append(row)
+                alive += 1
+                if alive == beams:
                     break
-                previously_finished[seq] = newly_finished[seq]
-        completed = all(len(sequences) >= self.max_candidates for sequences in self.finished_sequences)
-        return tokens, completed
+            ended_now.append(ended)
+
+        self.inference.rearrange_kv_cache(kept_from)
+        for pool, ended in zip(self.finished_sequences, ended_now):
+            for seq in sorted(ended, key=ended.get, reverse=True):
+                if len(pool) >= self.max_candidates:
+                    break
+                pool[seq] = ended[seq]
+        done = all(len(pool) >= self.max_candidates for pool in self.finished_sequences)
+        return torch.tensor(kept, device=tokens.device), done

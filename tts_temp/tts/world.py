@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -195,4 +196,10 @@ class WorldVocoder:
     def __call__(self, frames: torch.Tensor) -> torch.Tensor:
         if frames.dim() == 2:
             return torch.from_numpy(synthesise(frames, self.cfg))
-        return torch.stack([torch.from_numpy(synthesise(f, self.cfg)) for f in frames])
+        # pyworld's C++ synthesis releases the GIL: the items of a batch render side by side on as
+        # many threads as torch may use (each item's samples are the same either way)
+        workers = min(len(frames), torch.get_num_threads())
+        if workers <= 1:
+            return torch.stack([torch.from_numpy(synthesise(f, self.cfg)) for f in frames])
+        with ThreadPoolExecutor(workers) as pool:
+            return torch.stack([torch.from_numpy(w) for w in pool.map(lambda f: synthesise(f, self.cfg), frames)])
