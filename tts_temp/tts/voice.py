@@ -118,7 +118,7 @@ def load_voice(path: str | os.PathLike | None = None) -> "Voice | CoquiVoice":
         path = shipped_voice_path(str(path))
     path = Path(path) if path is not None else shipped_voice_path()
     if not path.is_file():
-        raise UserError(f"{path}: no such voice checkpoint")
+        raise UserError(f"{path}: no such voice checkpoint (shipped voices: {', '.join(shipped_voice_names())})")
     try:
         d = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a damaged file
