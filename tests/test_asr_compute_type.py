@@ -61,16 +61,18 @@ def test_fused_qkv_is_the_three_projections(compute_type):
     """int8: one quantisation of h for all three is exactly what three calls give (per-channel
     weights); float32: the same sums, maybe in another order."""
     m = model() if compute_type == "float32" else int8_model()
-    h = torch.randn(5, 3, m.dims.n_text_state, generator=torch.Generator().manual_seed(2))
-    for block in m.decoder.blocks:
-        a = block.attn
-        fused = fused_qkv(a, h)
-        for got, layer in zip(fused, (a.query, a.key, a.value)):
-            want = layer(h)
-            if compute_type == "int8":
-                assert torch.equal(got, want)
-            else:
-                torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    gen = torch.Generator().manual_seed(2)
+    for shape in ((5, 3), (1, 1)):  # a prompt and a decoding step
+        h = torch.randn(*shape, m.dims.n_text_state, generator=gen)
+        for block in m.decoder.blocks:
+            a = block.attn
+            fused = fused_qkv(a, h)
+            for got, layer in zip(fused, (a.query, a.key, a.value)):
+                want = layer(h)
+                if compute_type == "int8":
+                    assert torch.equal(got, want)
+                else:
+                    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
 
 
 def test_int8_transcribes_the_clean_clips_like_float32():
