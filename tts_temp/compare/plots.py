@@ -190,10 +190,11 @@ def f0_contours(out_dir: Path, chosen: dict, temperatures: list[float], seeds: i
             if rec.get("model_f0_hz"):
                 ax.plot(*_contour(rec["model_f0_hz"], rec["model_f0_hop"]), lw=1.4, color=colour,
                         label=f"seed {s}")
-            if rec.get("f0_hz"):
-                ax.plot(*_contour(rec["f0_hz"], rec["f0_hop"]), lw=0.9 if own else 1.2, color=colour,
-                        ls="--" if own else "-", alpha=0.6 if own else 1.0,
-                        label=("pYIN" if s == 0 else None) if own else f"seed {s}")
+            if rec.get("f0_hz") and own:  # the check, drawn on top so the gaps of real voicing show
+                ax.plot(*_contour(rec["f0_hz"], rec["f0_hop"]), lw=0.8, color="black", ls="--", alpha=0.7,
+                        zorder=3, label="pYIN" if s == 0 else None)
+            elif rec.get("f0_hz"):
+                ax.plot(*_contour(rec["f0_hz"], rec["f0_hop"]), lw=1.2, color=colour, label=f"seed {s}")
         ax.set_title(f"T = {t:g}", fontsize=10)
         ax.set_xlabel("seconds")
         ax.grid(alpha=0.3)
@@ -202,8 +203,10 @@ def f0_contours(out_dir: Path, chosen: dict, temperatures: list[float], seeds: i
     fig.suptitle(f"F0 contours of “{text[:60]}”", fontsize=10, y=1.03)
     if own:
         caption = ("The voice's own F0 stream (the log-F0 and voicing channels it hands to WORLD) for the first "
-                   "sentence, one panel per temperature, seeds overlaid; dashed: pYIN on the written waveform, "
-                   "as a check (gaps are unvoiced frames). Higher T varies the pitch contour more between seeds.")
+                   "sentence, one panel per temperature, seeds overlaid; black dashed: pYIN on the written waveform, "
+                   "as a check (its gaps are unvoiced frames; where the model's line runs through them, the model "
+                   "asked for voicing but WORLD renders those frames as noise, their aperiodicity being near 0 dB). "
+                   "Higher T varies the pitch contour more between seeds.")
     else:
         caption = ("pYIN F0 of the first sentence, one panel per temperature, seeds overlaid (gaps are unvoiced "
                    "frames). Higher T varies the pitch contour more between seeds.")
