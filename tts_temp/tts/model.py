@@ -85,9 +85,10 @@ class OverFlow(nn.Module):
                generators: Sequence[torch.Generator | None]) -> tuple[torch.Tensor, torch.Tensor]:
         """One text, many (temperature, generator) pairs in one batch -> normalised mels (B, n_mels, T), lengths."""
         bsz = len(temperatures)
-        ids = ids.reshape(1, -1).expand(bsz, -1)
-        id_lengths = torch.full((bsz,), ids.shape[1], dtype=torch.long)
-        states, n_states = self.encoder(ids, id_lengths)
+        ids = ids.reshape(1, -1)
+        # one text: encoded once and shared by every item (the encoder is deterministic at inference)
+        states, n_states = self.encoder(ids, torch.full((1,), ids.shape[1], dtype=torch.long))
+        states, n_states = states.expand(bsz, -1, -1), n_states.expand(bsz)
         z, lengths = self.hmm.sample(states, n_states, opts, torch.tensor(list(temperatures)), generators)
         z = z.transpose(1, 2)
         if self.flow_active:
