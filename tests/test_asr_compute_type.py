@@ -11,7 +11,8 @@ from torch import nn
 
 from asr_fixtures import CLIPS, DATA, cache_dir, clip, model
 from tts_temp.asr import transcribe
-from tts_temp.asr.inference import CachedInference, EncodedWindow, fused_qkv, project
+from tts_temp.asr.decoder_plan import DecoderPlan
+from tts_temp.asr.inference import CachedInference, EncodedWindow
 from tts_temp.asr.quantize import Int8Linear, apply_compute_type, check_compute_type
 from tts_temp.asr.weights import load_model
 from tts_temp.cli import main
@@ -51,7 +52,7 @@ def test_int8_model_swaps_every_linear_and_the_projection():
     assert isinstance(m.decoder.int8_projection, Int8Linear)
     x = torch.randn(1, 3, m.dims.n_text_state, generator=torch.Generator().manual_seed(1))
     exact = x @ model().decoder.token_embedding.weight.detach().T
-    assert float((project(m, x) - exact).norm() / exact.norm()) < 0.05  # 8-bit activations and weights
+    assert float((DecoderPlan.of(m, torch.float32).project(x) - exact).norm() / exact.norm()) < 0.05  # 8-bit activations and weights
     assert getattr(model(), "compute_type", "float32") == "float32"  # the float model is untouched
     assert any(isinstance(mod, nn.Linear) for mod in model().modules())
 
@@ -61,12 +62,13 @@ def test_fused_qkv_is_the_three_projections(compute_type):
     """int8: one quantisation of h for all three is exactly what three calls give (per-channel
     weights); float32: the same sums, maybe in another order."""
     m = model() if compute_type == "float32" else int8_model()
+    plan = DecoderPlan.of(m, torch.float32)
     gen = torch.Generator().manual_seed(2)
     for shape in ((5, 3), (1, 1)):  # a prompt and a decoding step
         h = torch.randn(*shape, m.dims.n_text_state, generator=gen)
-        for block in m.decoder.blocks:
+        for block, block_plan in zip(m.decoder.blocks, plan.blocks, strict=True):
             a = block.attn
-            fused = fused_qkv(a, h)
+            fused = block_plan.qkv(h).chunk(3, dim=-1)
             for got, layer in zip(fused, (a.query, a.key, a.value)):
                 want = layer(h)
                 if compute_type == "int8":

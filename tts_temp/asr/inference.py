@@ -6,12 +6,12 @@ for every temperature tried. Here a window is encoded once (`EncodedWindow`): th
 output and each layer's cross-attention K/V are computed a single time and shared by every
 attempt and by word timestamps; the self-attention cache is one buffer written in place.
 
-The forward uses the model's own modules (layer norms, projections, MLPs) in whisper's order
-with the same attention call, so logits match stock whisper's and T = 0 gives the same text.
+The forward runs the model's own weights (resolved once into a `DecoderPlan`) through whisper's
+products in whisper's order with the same attention call, so logits match stock whisper's and
+T = 0 gives the same text.
 """
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 
 import torch
@@ -19,6 +19,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from whisper.decoding import Inference
 from whisper.model import Whisper
+
+from tts_temp.asr.decoder_plan import DecoderPlan
 
 
 @dataclass
@@ -41,65 +43,14 @@ class EncodedWindow:
         return cls(features, cross)
 
 
-_VOCAB: "weakref.WeakKeyDictionary[Whisper, tuple[tuple, Tensor]]" = weakref.WeakKeyDictionary()
-
-
-def _vocab_matrix(model: Whisper, dtype: torch.dtype) -> Tensor:
-    """The output projection as a contiguous (n_state, n_vocab) matrix, made once per model.
-
-    `x @ this` streams the weights once for all rows of x (beams, best-of samples, positions) and
-    writes the logits straight into a contiguous tensor. Measured on this CPU (1 thread, runs
-    interleaved): 30 % faster than `F.linear(x, embedding)` (stock whisper's `x @ W.T`) and than
-    `(embedding @ x.T).T`, for 1 and for 5 rows; the sums may round differently from stock.
-    """
-    weight = model.decoder.token_embedding.weight
-    key = (weight.data_ptr(), weight._version, dtype)
-    cached = _VOCAB.get(model)
-    if cached is None or cached[0] != key:
-        cached = (key, weight.detach().to(dtype).T.contiguous())
-        _VOCAB[model] = cached
-    return cached[1]
-
-
-def project(model: Whisper, x: Tensor) -> Tensor:
-    """Logits (..., n_vocab) for hidden states x (..., n_state): one pass over the weights for
-    all rows, no copies. An int8 model uses its int8 projection instead."""
-    int8 = getattr(model.decoder, "int8_projection", None)
-    if int8 is not None:
-        return int8(x)
-    return x @ _vocab_matrix(model, x.dtype)
-
-
-_QKV: "weakref.WeakKeyDictionary[torch.nn.Module, tuple[tuple, Tensor, Tensor]]" = weakref.WeakKeyDictionary()
-
-
-def fused_qkv(attn: torch.nn.Module, h: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """query(h), key(h), value(h) of a whisper attention layer in one matrix product.
-
-    One pass instead of three calls per layer and decoding step: for an int8 model the activations
-    are quantised once (`attn.int8_qkv`, made by `quantize`; per-channel weight scales make it equal
-    to the three separate int8 products), for float32 the three weights are stacked once per model
-    (whisper's key has no bias: its third of the bias is zero).
-    """
-    int8 = getattr(attn, "int8_qkv", None)
-    if int8 is not None:
-        return int8(h).chunk(3, dim=-1)
-    weights = (attn.query.weight, attn.key.weight, attn.value.weight)
-    key = tuple((w.data_ptr(), w._version) for w in weights) + (h.dtype,)
-    cached = _QKV.get(attn)
-    if cached is None or cached[0] != key:
-        bias = torch.cat([attn.query.bias, torch.zeros_like(attn.query.bias), attn.value.bias])
-        cached = (key, torch.cat(weights).detach().to(h.dtype), bias.detach().to(h.dtype))
-        _QKV[attn] = cached
-    return F.linear(h, cached[1], cached[2]).chunk(3, dim=-1)
-
-
 def _heads(x: Tensor, n_head: int) -> Tensor:
-    return x.view(*x.shape[:2], n_head, -1).permute(0, 2, 1, 3)
+    """(batch, positions, state) -> (batch, heads, positions, head_dim), a view (whisper's split)."""
+    return x.view(*x.shape[:2], n_head, -1).transpose(1, 2)
 
 
 def _merge(x: Tensor) -> Tensor:
-    return x.permute(0, 2, 1, 3).flatten(start_dim=2)
+    """The inverse of `_heads` (whisper's merge), as one tensor of (batch, positions, state)."""
+    return x.transpose(1, 2).flatten(start_dim=2)
 
 
 class CachedInference(Inference):
@@ -120,20 +71,20 @@ class CachedInference(Inference):
         self.window = window
         self.initial_token_length = initial_token_length
         self.sot_index = sot_index
-        self.keys: Tensor | None = None  # (n_layer, batch, n_text_ctx, n_state)
-        self.values: Tensor | None = None
+        self.plan = DecoderPlan.of(model, window.features.dtype)
+        # keys and values of every layer in one buffer: one write per layer and step, one copy per
+        # beam reorder; (n_layer, 2, batch, n_text_ctx, n_state)
+        self.kv: Tensor | None = None
         self.length = 0  # positions already in the cache
 
     def _allocate(self, batch: int, dtype: torch.dtype, device: torch.device) -> None:
         d = self.model.dims
-        shape = (d.n_text_layer, batch, d.n_text_ctx, d.n_text_state)
-        self.keys = torch.empty(shape, dtype=dtype, device=device)
-        self.values = torch.empty(shape, dtype=dtype, device=device)
+        self.kv = torch.empty((d.n_text_layer, 2, batch, d.n_text_ctx, d.n_text_state), dtype=dtype, device=device)
 
     @torch.no_grad()
     def logits(self, tokens: Tensor, audio_features: Tensor) -> Tensor:
         batch = tokens.shape[0]
-        if self.keys is None or self.keys.shape[1] != batch:
+        if self.kv is None or self.kv.shape[2] != batch:
             # the model's attention dtype: bfloat16 for int8 where the CPU has it (see quantize.py)
             self._allocate(batch, getattr(self.model, "attention_dtype", self.window.features.dtype), tokens.device)
             self.length = 0
@@ -143,65 +94,60 @@ class CachedInference(Inference):
         x = self._hidden(new[:1] if shared else new, start, end)
         self.length = end
         if start > 0 or self.sot_index is None:
-            logits = project(self.model, x).float()
+            logits = self.plan.project(x).float()
             return logits.expand(batch, -1, -1).contiguous() if shared else logits
         wanted = sorted({self.sot_index, end - 1})
         logits = torch.empty((batch, end, self.model.dims.n_vocab), dtype=torch.float32, device=x.device)
-        logits[:, wanted] = project(self.model, x[:, wanted]).float()
+        logits[:, wanted] = self.plan.project(x[:, wanted]).float()
         return logits
 
     def _hidden(self, new: Tensor, start: int, end: int) -> Tensor:
         """The decoder's final hidden states for the new tokens; fills the cache at start:end
-        (in every batch row when `new` has one row: the rows are identical)."""
-        dec = self.model.decoder
-        x = dec.token_embedding(new) + dec.positional_embedding[start:end]
-        x = x.to(self.window.features.dtype)
-        for i, block in enumerate(dec.blocks):
-            x = self._self_attention(i, block, x, start, end)
-            x = self._cross_attention(i, block, x)
-            x = x + block.mlp(block.mlp_ln(x))
-        return dec.ln(x)
+        (in every batch row when `new` has one row: the rows are identical).
 
-    def _self_attention(self, i: int, block, x: Tensor, start: int, end: int) -> Tensor:
-        attn = block.attn
-        q, k_new, v_new = fused_qkv(attn, block.attn_ln(x))
-        self.keys[i, :, start:end] = k_new  # broadcast over the rows when x has one
-        self.values[i, :, start:end] = v_new
-        rows = x.shape[0]
-        k, v = self.keys[i, :rows, :end], self.values[i, :rows, :end]
-        n = attn.n_head
-        out = F.scaled_dot_product_attention(_heads(q.to(k.dtype), n), _heads(k, n), _heads(v, n),
-                                             is_causal=end - start > 1)
-        return x + attn.out(_merge(out).to(x.dtype))
+        whisper's block, op for op: x + attn(ln(x)), x + cross_attn(ln(x)), x + mlp(ln(x)).
+        """
+        plan = self.plan
+        x = (F.embedding(new, plan.embedding) + plan.positions[start:end]).to(plan.dtype)
+        rows, length, state = x.shape
+        causal = length > 1
+        for i, b in enumerate(plan.blocks):
+            q, kv_new = b.qkv(b.attn_ln(x)).split((state, 2 * state), dim=-1)
+            layer = self.kv[i]
+            # (rows, length, 2, state) -> (2, rows, length, state); broadcast over the batch for one row
+            layer[:, :, start:end] = kv_new.view(rows, length, 2, state).permute(2, 0, 1, 3)
+            k, v = layer[:, :rows, :end]
+            n = b.n_head
+            out = F.scaled_dot_product_attention(_heads(q.to(k.dtype), n), _heads(k, n), _heads(v, n),
+                                                 is_causal=causal)
+            x = x + b.attn_out(_merge(out).to(x.dtype))
+            x = x + b.cross_out(self._cross_attention(i, b.cross_query(b.cross_ln(x)), n).to(x.dtype))
+            x = x + b.fc2(F.gelu(b.fc1(b.mlp_ln(x))))
+        return plan.ln(x)
 
-    def _cross_attention(self, i: int, block, x: Tensor) -> Tensor:
-        attn = block.cross_attn
+    def _cross_attention(self, i: int, q: Tensor, n_head: int) -> Tensor:
         k, v = self.window.cross_kv[i]
-        q = attn.query(block.cross_attn_ln(x)).to(k.dtype)
-        n = attn.n_head
+        q = q.to(k.dtype)
         if q.shape[0] == 1:  # exactly stock whisper's call
-            out = F.scaled_dot_product_attention(_heads(q, n), k, v)
-            return x + attn.out(_merge(out).to(x.dtype))
+            return _merge(F.scaled_dot_product_attention(_heads(q, n_head), k, v))
         # Beams / best-of samples share one audio: stock broadcasts K/V over the batch, which
         # takes a slow path (~20x). Stacking the rows' queries as positions of one sequence is the
         # same attention (no mask across the audio) in one fast call; sums may round differently.
         b, t, c = q.shape
-        stacked = q.reshape(1, b * t, c)
-        out = F.scaled_dot_product_attention(_heads(stacked, n), k, v)
-        return x + attn.out(_merge(out).reshape(b, t, c).to(x.dtype))
+        out = F.scaled_dot_product_attention(_heads(q.reshape(1, b * t, c), n_head), k, v)
+        return _merge(out).reshape(b, t, c)
 
     def rearrange_kv_cache(self, source_indices) -> None:
         """Beam search reorders rows: copy only the rows that change, only their filled part."""
-        if self.keys is None:
+        if self.kv is None:
             return
-        idx = torch.as_tensor(source_indices, device=self.keys.device)
+        idx = torch.as_tensor(source_indices, device=self.kv.device)
         changed = (idx != torch.arange(len(idx), device=idx.device)).nonzero().flatten()
         if changed.numel() == 0:
             return
         src, n = idx[changed], self.length
-        self.keys[:, changed, :n] = self.keys[:, src, :n]  # gathered first, so overlaps are safe
-        self.values[:, changed, :n] = self.values[:, src, :n]
+        self.kv[:, :, changed, :n] = self.kv[:, :, src, :n]  # gathered first, so overlaps are safe
 
     def cleanup_caching(self) -> None:
-        self.keys = self.values = None
+        self.kv = None
         self.length = 0

@@ -18,6 +18,7 @@ VNNI). The README has the measurements behind the choice.
 from __future__ import annotations
 
 import warnings
+from typing import Callable
 
 import torch
 from torch import Tensor, nn
@@ -98,6 +99,12 @@ class Int8Linear(nn.Module):
         # reduce_range=False: full 8-bit activations, int32 accumulation on VNNI/AVX-512 and AVX2
         out = torch.ops.quantized.linear_dynamic(flat, self._packed, False)
         return out.view(*x.shape[:-1], self.out_features)
+
+    def function(self) -> Callable[[Tensor], Tensor]:
+        """The product as a bare call for the decoding loop (decoder_plan.py): float32 input of any
+        shape (..., in_features), no module call, no reshapes."""
+        op, packed = torch.ops.quantized.linear_dynamic.default, self._packed
+        return lambda x: op(x, packed, False)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, int8 ({_ENGINE})"
