@@ -47,6 +47,18 @@ def test_sampling_is_seeded_and_respects_filters():
     assert torch.equal(tm.sample_logits(logits, 0.0), logits.argmax(-1))
 
 
+def test_greedy_pick_is_argmax_on_ties_and_nan():
+    """T = 0 takes max(dim)'s indices (faster): the same as argmax, first of tied maxima, NaN first."""
+    gen = torch.Generator().manual_seed(4)
+    logits = torch.randint(-2, 2, (64, 51864), generator=gen).float()  # many tied maxima per row
+    logits[::3, ::5] = -math.inf
+    logits[5, 30000] = math.nan
+    logits[7, 17] = logits[7, 40000] = 9.0
+    picks = tm.sample_logits(logits, 0.0)
+    assert torch.equal(picks, logits.argmax(-1))
+    assert picks[5] == 30000 and picks[7] == 17
+
+
 @pytest.mark.parametrize("bad", [-0.1, float("nan"), float("inf")])
 def test_bad_temperature(bad):
     with pytest.raises(ValueError):

@@ -35,6 +35,8 @@ class Norm:
     eps: float
 
     def __call__(self, x: Tensor) -> Tensor:
+        if x.dtype == torch.float32:  # two dispatches fewer, 13 norms a step
+            return F.layer_norm(x, self.weight.shape, self.weight, self.bias, self.eps)
         return F.layer_norm(x.float(), self.weight.shape, self.weight, self.bias, self.eps).to(x.dtype)
 
     @classmethod

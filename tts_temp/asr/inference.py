@@ -111,6 +111,7 @@ class CachedInference(Inference):
         x = (F.embedding(new, plan.embedding) + plan.positions[start:end]).to(plan.dtype)
         rows, length, state = x.shape
         causal = length > 1
+        low = self.kv.dtype != x.dtype  # attention in a lower precision (bfloat16 for int8)
         for i, b in enumerate(plan.blocks):
             q, kv_new = b.qkv(b.attn_ln(x)).split((state, 2 * state), dim=-1)
             layer = self.kv[i]
@@ -118,10 +119,12 @@ class CachedInference(Inference):
             layer[:, :, start:end] = kv_new.view(rows, length, 2, state).permute(2, 0, 1, 3)
             k, v = layer[:, :rows, :end]
             n = b.n_head
-            out = F.scaled_dot_product_attention(_heads(q.to(k.dtype), n), _heads(k, n), _heads(v, n),
-                                                 is_causal=causal)
-            x = x + b.attn_out(_merge(out).to(x.dtype))
-            x = x + b.cross_out(self._cross_attention(i, b.cross_query(b.cross_ln(x)), n).to(x.dtype))
+            if low:
+                q = q.to(k.dtype)
+            out = _merge(F.scaled_dot_product_attention(_heads(q, n), _heads(k, n), _heads(v, n), is_causal=causal))
+            x = x + b.attn_out(out.to(x.dtype) if low else out)
+            out = self._cross_attention(i, b.cross_query(b.cross_ln(x)), n)
+            x = x + b.cross_out(out.to(x.dtype) if low else out)
             x = x + b.fc2(F.gelu(b.fc1(b.mlp_ln(x))))
         return plan.ln(x)
 
