@@ -1,0 +1,45 @@
+"""The batched timestamp rules filter logits exactly as whisper's ApplyTimestampRules does."""
+from __future__ import annotations
+
+import pytest
+import torch
+from whisper.decoding import ApplyTimestampRules
+from whisper.tokenizer import get_tokenizer
+
+from tts_temp.asr.filters import BatchedTimestampRules
+
+
+def _random_step(gen: torch.Generator, tokenizer, rows: int, sample_begin: int, length: int):
+    """Rows of prompt + sampled tokens mixing text, timestamps (in pairs, single, rising or not)
+    and EOT, and logits where timestamps sometimes outweigh the text."""
+    first = tokenizer.timestamp_begin
+    kinds = torch.randint(0, 3, (rows, length), generator=gen)
+    text = torch.randint(0, tokenizer.eot, (rows, length), generator=gen)
+    stamps = first + torch.randint(0, 1501, (rows, length), generator=gen)
+    tokens = torch.where(kinds == 0, stamps, text)
+    tokens[:, :sample_begin] = torch.tensor(list(tokenizer.sot_sequence))[:sample_begin]
+    n_vocab = first + 1501
+    logits = torch.randn(rows, n_vocab, generator=gen) * 3
+    boost = torch.rand(rows, generator=gen) < 0.5
+    logits[boost, first:] += 4.0  # the rule that forces a timestamp fires on some rows
+    return logits, tokens
+
+
+@pytest.mark.parametrize("rows", [1, 5])
+@pytest.mark.parametrize("max_initial", [None, 50])
+def test_batched_timestamp_rules_are_whispers_bit_for_bit(rows, max_initial):
+    tokenizer = get_tokenizer(multilingual=False)
+    sample_begin = len(tokenizer.sot_sequence_including_notimestamps) - 1
+    stock = ApplyTimestampRules(tokenizer, sample_begin, max_initial)
+    ours = BatchedTimestampRules.like(stock)
+    gen = torch.Generator().manual_seed(rows)
+    forced = 0
+    for length in [sample_begin, sample_begin + 1, sample_begin + 2, *range(sample_begin + 3, sample_begin + 40, 3)]:
+        for _ in range(6):
+            logits, tokens = _random_step(gen, tokenizer, rows, sample_begin, length)
+            want, got = logits.clone(), logits.clone()
+            stock.apply(want, tokens)
+            ours.apply(got, tokens)
+            assert torch.equal(got, want), (length, tokens)
+            forced += int((want[:, :tokenizer.timestamp_begin] == -torch.inf).all(dim=-1).sum())
+    assert forced > 0  # the steps exercised the rules that mask all text
