@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from whisper.decoding import ApplyTimestampRules
+from whisper.decoding import ApplyTimestampRules, SuppressTokens
 from whisper.tokenizer import get_tokenizer
 
-from tts_temp.asr.filters import BatchedTimestampRules
+from tts_temp.asr.filters import BatchedTimestampRules, IndexedSuppressTokens
 
 
 def _random_step(gen: torch.Generator, tokenizer, rows: int, sample_begin: int, length: int):
@@ -43,3 +43,26 @@ def test_batched_timestamp_rules_are_whispers_bit_for_bit(rows, max_initial):
             assert torch.equal(got, want), (length, tokens)
             forced += int((want[:, :tokenizer.timestamp_begin] == -torch.inf).all(dim=-1).sum())
     assert forced > 0  # the steps exercised the rules that mask all text
+
+
+def test_indexed_suppress_tokens_is_whispers():
+    suppress = [1, 7, 220, 50256, 50361]
+    logits = torch.randn(3, 51864, generator=torch.Generator().manual_seed(5))
+    want, got = logits.clone(), logits.clone()
+    SuppressTokens(suppress).apply(want, None)
+    IndexedSuppressTokens(suppress).apply(got, None)
+    assert torch.equal(got, want) and bool((got[:, suppress] == -torch.inf).all())
+
+
+def test_window_task_uses_the_faster_filters():
+    from whisper.decoding import DecodingOptions
+    from asr_fixtures import model
+    from tts_temp.asr.inference import EncodedWindow
+    from tts_temp.asr.sampler import SamplingOptions
+    from tts_temp.asr.transcribe import _WindowTask
+    m = model()
+    window = EncodedWindow.encode(m, torch.zeros(m.dims.n_mels, 3000))
+    task = _WindowTask(m, DecodingOptions(temperature=0.0), window, SamplingOptions())
+    kinds = {type(f) for f in task.logit_filters}
+    assert {BatchedTimestampRules, IndexedSuppressTokens} <= kinds
+    assert not kinds & {ApplyTimestampRules, SuppressTokens}

@@ -24,7 +24,7 @@ import torch
 import tqdm
 from whisper.audio import FRAMES_PER_SECOND, HOP_LENGTH, N_FRAMES, N_SAMPLES, SAMPLE_RATE
 from whisper.audio import log_mel_spectrogram, pad_or_trim
-from whisper.decoding import ApplyTimestampRules, DecodingOptions, DecodingTask
+from whisper.decoding import DecodingOptions, DecodingTask
 from whisper.model import Whisper
 from whisper.timing import add_word_timestamps
 from whisper.tokenizer import LANGUAGES, TO_LANGUAGE_CODE, get_tokenizer
@@ -35,7 +35,7 @@ from tts_temp.asr import vad as vad_filter_
 from tts_temp.asr.fallback import WHISPER_SCHEDULE, Attempt, FallbackPolicy, choose_when_all_failed
 from tts_temp.asr.fallback import failures, judge, schedule, should_reset_prompt, should_skip_as_silence
 from tts_temp.asr.beam import BatchedBeamSearchDecoder
-from tts_temp.asr.filters import BatchedTimestampRules
+from tts_temp.asr.filters import faster_filters
 from tts_temp.asr.inference import CachedInference, EncodedWindow
 from tts_temp.asr.sampler import SamplingOptions, SeededSampler
 from tts_temp.temperature import check_top_k, check_top_p
@@ -140,8 +140,7 @@ class _WindowTask(DecodingTask):
                  sampling: SamplingOptions):
         super().__init__(model, options)
         self.inference = CachedInference(model, window, len(self.initial_tokens), self.sot_index)
-        self.logit_filters = [BatchedTimestampRules.like(f) if type(f) is ApplyTimestampRules else f
-                              for f in self.logit_filters]
+        self.logit_filters = faster_filters(self.logit_filters)
         if options.beam_size is not None:
             self.decoder = BatchedBeamSearchDecoder(options.beam_size, self.tokenizer.eot, self.inference,
                                              options.patience)
