@@ -290,7 +290,9 @@ def transcribe(model: Whisper, audio: str | os.PathLike | np.ndarray | torch.Ten
     if opts.vad is not None:
         chunks = vad_filter_.speech_chunks(waveform, opts.vad)
         waveform, time_map = vad_filter_.collect(waveform, chunks), vad_filter_.TimeMap(chunks)
-    with torch.no_grad():
+    # inference mode, not just no_grad: no version counters or autograd metadata on the ~200 small
+    # tensors of every decoding step (the plan's tensors made here stay usable under no_grad)
+    with torch.inference_mode():
         return _Transcription(model, waveform, opts, time_map).run()
 
 
