@@ -64,6 +64,14 @@ def clip(name: str) -> str:
     return str(DATA / f"{name}.wav")
 
 
+def window_mel(name: str):
+    """The clip as whisper's first window: 30 s of samples (padded) -> (80, 3000) log-mel."""
+    import torch
+    import whisper
+
+    return whisper.log_mel_spectrogram(whisper.pad_or_trim(torch.from_numpy(waveform(name))), 80)
+
+
 def waveform(name: str) -> np.ndarray:
     from tts_temp.audio import load
 

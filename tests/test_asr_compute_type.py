@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from asr_fixtures import CLIPS, DATA, cache_dir, clip, model, waveform
+from asr_fixtures import CLIPS, DATA, cache_dir, clip, model, window_mel
 from tts_temp.asr import transcribe
 from tts_temp.asr.decoder_plan import DecoderPlan
 from tts_temp.asr.inference import CachedInference, EncodedWindow
@@ -150,7 +150,7 @@ def test_beam_reorder_gives_the_logits_of_the_reordered_rows(compute_type):
     """After rearrange_kv_cache the cache holds the source rows (overlapping moves included), and at
     float32 the next step's logits equal a fresh decode of the reordered sequences."""
     m = model() if compute_type == "float32" else int8_model()
-    window = EncodedWindow.encode(m, clip_mel())
+    window = EncodedWindow.encode(m, window_mel("jfk"))
     gen = torch.Generator().manual_seed(6)
     tokens = torch.cat([torch.tensor([[50257, 50362]]).repeat(5, 1), torch.randint(0, 50000, (5, 3), generator=gen)], 1)
     inf = CachedInference(m, window, 2)
@@ -167,8 +167,3 @@ def test_beam_reorder_gives_the_logits_of_the_reordered_rows(compute_type):
     step = inf.logits(torch.cat([tokens[order], nxt], 1), window.features)[:, -1]
     fresh = CachedInference(m, window, 2).logits(torch.cat([tokens[order], nxt], 1), window.features)[:, -1]
     torch.testing.assert_close(step, fresh, rtol=1e-4, atol=1e-3)
-
-
-def clip_mel():
-    import whisper
-    return whisper.pad_or_trim(whisper.log_mel_spectrogram(torch.from_numpy(waveform("jfk")), 80), 3000)

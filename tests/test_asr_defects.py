@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from asr_fixtures import clip, model, waveform
+from asr_fixtures import clip, model, waveform, window_mel
 from tts_temp.asr import transcribe, weights
 from tts_temp.asr.sampler import SamplingOptions, SeededSampler
 from tts_temp.cli import main
@@ -104,9 +104,7 @@ def test_quantized_folders_are_dequantized(tmp_path, monkeypatch, quantization):
     ctranslate2, folder = _quantized_copy(tmp_path, quantization)
     stored = {a.dtype for a in weights.read_ctranslate2(folder / "model.bin").values() if a.ndim == 2}
     assert stored & {np.dtype(np.int8), np.dtype(np.int16)}
-    import whisper
-
-    mel = whisper.log_mel_spectrogram(whisper.pad_or_trim(torch.from_numpy(waveform("jfk"))), 80)[None]
+    mel = window_mel("jfk")[None]
     with torch.no_grad():
         ours = weights.load_model(str(folder), device="cpu").encoder(mel).numpy()
         bundled = model().encoder(mel).numpy()

@@ -50,12 +50,9 @@ def test_fused_projections_are_split_in_the_right_order():
 
 def test_encoder_matches_ctranslate2():
     ctranslate2 = pytest.importorskip("ctranslate2")
-    import whisper
+    from asr_fixtures import window_mel
 
-    from asr_fixtures import waveform
-
-    audio = whisper.pad_or_trim(torch.from_numpy(waveform("jfk")))
-    mel = whisper.log_mel_spectrogram(audio, 80)
+    mel = window_mel("jfk")
     with torch.no_grad():
         ours = model().encoder(mel[None]).numpy()
     ct2 = ctranslate2.models.Whisper(str(weights.bundled_model_dir()), device="cpu", compute_type="float32")

@@ -94,15 +94,18 @@ def _product(layer: nn.Module, dtype: torch.dtype) -> Product:
     return function() if function is not None else _float_product(layer.weight, layer.bias, dtype)
 
 
+def stacked_qkv(attn: nn.Module) -> tuple[Tensor, Tensor]:
+    """The (weight, bias) of query, key and value as one product (..., 3 * n_state). whisper's key
+    has no bias: its third of the bias is zero."""
+    bias = torch.cat([attn.query.bias, torch.zeros_like(attn.query.bias), attn.value.bias])
+    return torch.cat([attn.query.weight, attn.key.weight, attn.value.weight]), bias
+
+
 def _qkv(attn: nn.Module, dtype: torch.dtype) -> Product:
     """query, key, value stacked: one pass over h per step (and, at int8, one quantisation of h;
-    per-channel weight scales make that equal to three separate int8 products). whisper's key has
-    no bias: its third of the bias is zero."""
+    per-channel weight scales make that equal to three separate int8 products)."""
     int8 = getattr(attn, "int8_qkv", None)
-    if int8 is not None:
-        return int8.function()
-    bias = torch.cat([attn.query.bias, torch.zeros_like(attn.query.bias), attn.value.bias])
-    return _float_product(torch.cat([attn.query.weight, attn.key.weight, attn.value.weight]), bias, dtype)
+    return int8.function() if int8 is not None else _float_product(*stacked_qkv(attn), dtype)
 
 
 class FloatProjection:

@@ -81,6 +81,7 @@ class CachedInference(Inference):
     def _allocate(self, batch: int, dtype: torch.dtype, device: torch.device) -> None:
         d = self.model.dims
         self.kv = torch.empty((d.n_text_layer, 2, batch, d.n_text_ctx, d.n_text_state), dtype=dtype, device=device)
+        self.spare = None
 
     @torch.no_grad()
     def logits(self, tokens: Tensor, audio_features: Tensor) -> Tensor:
@@ -150,7 +151,7 @@ class CachedInference(Inference):
         idx = torch.as_tensor(source_indices, device=self.kv.device)
         if bool((idx == torch.arange(len(idx), device=idx.device)).all()):
             return
-        if self.spare is None or self.spare.shape != self.kv.shape or self.spare.dtype != self.kv.dtype:
+        if self.spare is None:
             self.spare = torch.empty_like(self.kv)
         n = self.length
         torch.index_select(self.kv[:, :, :, :n], 2, idx, out=self.spare[:, :, :, :n])

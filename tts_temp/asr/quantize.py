@@ -24,6 +24,7 @@ import torch
 from torch import Tensor, nn
 from whisper.model import MultiHeadAttention, Whisper
 
+from tts_temp.asr.decoder_plan import stacked_qkv
 from tts_temp.errors import UserError
 
 COMPUTE_TYPES = ("float32", "int8", "float16")
@@ -142,9 +143,7 @@ def apply_compute_type(model: Whisper, compute_type: str | None, device: str | t
     if ct == "int8":
         torch.backends.quantized.engine = _ENGINE
         for block in model.decoder.blocks:  # one int8 product for q, k, v per decoding step
-            a = block.attn
-            bias = torch.cat([a.query.bias, torch.zeros_like(a.query.bias), a.value.bias])
-            a.int8_qkv = Int8Linear(torch.cat([a.query.weight, a.key.weight, a.value.weight]), bias)
+            block.attn.int8_qkv = Int8Linear(*stacked_qkv(block.attn))
         _swap_linears(model.encoder)
         _swap_linears(model.decoder)
         model.attention_dtype = int8_attention_dtype()
