@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from tts_temp import temperature as tm
+from tts_temp.sampling import temperature as tm
 
 
 def test_softmax_limits():
@@ -78,7 +78,7 @@ def test_bad_top_k(bad):
 
 
 def test_sample_gaussian_is_mean_at_zero_and_scales_with_temperature():
-    from tts_temp.temperature import sample_gaussian
+    from tts_temp.sampling.temperature import sample_gaussian
 
     mean = torch.full((20000,), 2.0)
     std = torch.full((20000,), 0.5)
@@ -105,7 +105,7 @@ def test_sampling_follows_the_distribution():
 
 def test_gaussian_rows_are_each_rows_own_draw():
     """Batched rows give bit for bit what one sample_gaussian per row gives with the same seeds."""
-    from tts_temp.temperature import sample_gaussian, sample_gaussian_rows
+    from tts_temp.sampling.temperature import sample_gaussian, sample_gaussian_rows
 
     g = torch.Generator().manual_seed(5)
     mean, std = torch.randn(4, 7, generator=g), torch.rand(4, 7, generator=g) + 0.1

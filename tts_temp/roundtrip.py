@@ -28,7 +28,7 @@ import torch
 
 from tts_temp import score
 from tts_temp.errors import UserError
-from tts_temp.temperature import check_temperature
+from tts_temp.sampling.temperature import check_temperature
 
 DEFAULT_MAX_CER = 0.1
 EXTRA_SEEDS = 2            # the asked temperature is retried with this many further seeds

@@ -102,7 +102,7 @@ def _options(args: argparse.Namespace) -> dict:
     from tts_temp.asr.fallback import schedule
     from tts_temp.asr.transcribe import _clip_timestamps, language_code
     from tts_temp.asr.vad import VadOptions
-    from tts_temp.temperature import check_top_k, check_top_p
+    from tts_temp.sampling.temperature import check_top_k, check_top_p
 
     try:
         temps = schedule(args.temperature, args.temperature_increment_on_fallback)

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal, Sequence
 
-from tts_temp.temperature import check_temperature
+from tts_temp.sampling.temperature import check_temperature
 
 WHISPER_SCHEDULE = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from whisper.decoding import TokenDecoder
 
-from tts_temp.temperature import check_temperature, check_top_k, check_top_p, sample_logits
+from tts_temp.sampling.temperature import check_temperature, check_top_k, check_top_p, sample_logits
 
 
 @dataclass(frozen=True)

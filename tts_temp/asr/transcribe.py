@@ -38,7 +38,7 @@ from tts_temp.asr.beam import BatchedBeamSearchDecoder
 from tts_temp.asr.filters import faster_filters
 from tts_temp.asr.inference import CachedInference, EncodedWindow
 from tts_temp.asr.sampler import SamplingOptions, SeededSampler
-from tts_temp.temperature import check_top_k, check_top_p
+from tts_temp.sampling.temperature import check_top_k, check_top_p
 
 _DECODE_KEYS = {"task", "language", "sample_len", "best_of", "beam_size", "patience", "length_penalty",
                 "prefix", "suppress_tokens", "suppress_blank", "without_timestamps",

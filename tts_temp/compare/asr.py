@@ -370,7 +370,7 @@ def token_distribution(model, waveform: np.ndarray) -> dict:
     import whisper
     from whisper.tokenizer import get_tokenizer
 
-    from tts_temp.temperature import entropy, tempered_softmax
+    from tts_temp.sampling.temperature import entropy, tempered_softmax
 
     tok = get_tokenizer(model.is_multilingual, num_languages=model.num_languages, language="en",
                         task="transcribe")

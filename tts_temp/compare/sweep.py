@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from tts_temp.errors import UserError
-from tts_temp.temperature import check_temperature
+from tts_temp.sampling.temperature import check_temperature
 
 
 def check_temperatures(temperatures: Iterable[float]) -> list[float]:

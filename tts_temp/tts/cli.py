@@ -72,7 +72,7 @@ def _jobs(args) -> list[tuple[str, Path]]:
 
 
 def _variants(args, default_temperature: float) -> list[tuple[float, int | None]]:
-    from tts_temp.temperature import check_temperature
+    from tts_temp.sampling.temperature import check_temperature
 
     temps = [check_temperature(t) for t in (args.temperature or [default_temperature])]
     seeds = args.seeds if args.seeds is not None else [args.seed]
@@ -92,7 +92,7 @@ def run_synthesize(args, batch=None) -> int:
     import json
 
     from tts_temp.audio import write_atomic_text, write_wav
-    from tts_temp.temperature import check_temperature
+    from tts_temp.sampling.temperature import check_temperature
     from tts_temp.tts import load_vocoder
     from tts_temp.tts.synthesize import SynthesisOptions, synthesize_batch
     from tts_temp.tts.voice import load_voice

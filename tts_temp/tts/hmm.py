@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tts_temp.temperature import sample_gaussian_rows
+from tts_temp.sampling.temperature import sample_gaussian_rows
 from tts_temp.tts.defaults import COQUI_DURATION_THRESHOLD
 
 NEG = -1e30  # stands in for log(0): unlike -inf, logaddexp of two of these has a finite gradient

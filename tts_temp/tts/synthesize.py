@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from tts_temp.errors import UserError
-from tts_temp.temperature import check_temperature
+from tts_temp.sampling.temperature import check_temperature
 from tts_temp.tts.hmm import SampleOptions
 from tts_temp.tts.text import split_sentences
 from tts_temp.tts.vocoder import Vocoder
