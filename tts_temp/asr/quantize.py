@@ -13,7 +13,7 @@ PyTorch's own fbgemm dynamic-quantisation ops (`quantized::linear_prepack` /
 `quantized::linear_dynamic`): int8 weights per output channel (symmetric), activations
 quantised per call from their own range, int32 accumulation, float32 out. They ship inside the
 torch wheel we already depend on (no new package) and run on any x86-64 CPU (AVX2, AVX-512,
-VNNI). The README has the measurements behind the choice.
+VNNI). docs/benchmarks.md has the measurements behind the choice.
 """
 from __future__ import annotations
 
