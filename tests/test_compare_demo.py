@@ -6,9 +6,31 @@ from browser import AVAILABLE, SKIP_REASON, check_report
 from tts_temp.cli import main
 
 
-def test_the_demo_clip_ships_with_the_package():
+def test_the_demo_clip_ships_with_the_package(whisper_tiny, tmp_path):
+    """The clip is package data (found from any folder), real speech, and its text is what Whisper hears."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import tts_temp
+    from tts_temp import score
+    from tts_temp.asr import transcribe
+    from tts_temp.audio import load
+
     clip = demo.demo_clip()
-    assert clip.is_file() and clip.with_suffix(".txt").read_text().startswith("And so my fellow Americans")
+    assert clip.is_relative_to(Path(tts_temp.__file__).parent)   # inside the package, not tests/data
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    found = subprocess.run([sys.executable, "-c", "from tts_temp.demo import demo_clip; print(demo_clip())"],
+                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert found.returncode == 0, found.stderr
+    assert Path(found.stdout.strip()) == clip and clip.is_file()
+    text = clip.with_suffix(".txt").read_text()
+    assert text.startswith("And so my fellow Americans")
+    audio = load(clip, 16000)
+    assert len(audio) == 11 * 16000 and float(abs(audio).max()) > 0.1   # the 11 s speech, not a stub
+    heard = transcribe(whisper_tiny, audio, temperature=0.0)
+    assert score.wer(text, heard.text) <= 0.05, heard.text
 
 
 @pytest.fixture(scope="module")

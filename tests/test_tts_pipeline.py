@@ -1,4 +1,5 @@
 """End to end on a tiny generated corpus: festival -> features -> training -> voice -> speech."""
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -32,10 +33,34 @@ def test_corpus_is_deterministic(tiny_corpus, tmp_path):
     assert all(first[r["id"]] == r["sha256"] for r in corpus.read_manifest(again))
 
 
-def test_held_out_sentences_never_in_training():
+def test_held_out_sentences_never_in_training(tmp_path):
+    """Harvard 701-720 are marked held out, and what training reads (the features file) never holds them.
+
+    A small corpus with two training and two held-out sentences goes through the real path
+    (corpus.build -> manifest.tsv -> features.build): the held-out ones are in the manifest, marked
+    "test", and absent from the features by id and by text. The full sentence list (Harvard and the
+    KJV verses) never puts a held-out sentence's text on the training side either.
+    """
     utts = corpus.harvard()
-    test_ids = {u.id for u in utts if u.split == "test"}
-    assert test_ids == {f"harvard_{i:03d}" for i in range(701, 721)}
+    held_out = [u for u in utts if u.split == "test"]
+    assert [u.id for u in held_out] == [f"harvard_{i:03d}" for i in range(701, 721)]
+    held_texts = {u.text for u in held_out}
+    assert len(held_texts) == 20 and not held_texts & {u.text for u in utts if u.split == "train"}
+
+    if shutil.which("festival") is None or shutil.which("espeak-ng") is None:
+        pytest.skip("festival and espeak-ng (Debian packages) are needed to build a corpus")
+    manifest = corpus.build(tmp_path, utts[:2] + held_out[:2])
+    rows = corpus.read_manifest(manifest)
+    assert {r["id"]: r["split"] for r in rows} == {"harvard_001": "train", "harvard_002": "train",
+                                                   "harvard_701": "test", "harvard_702": "test"}
+    trained_on = features.load(features.build(tmp_path))
+    assert trained_on.names == ["harvard_001", "harvard_002"]
+    assert trained_on.texts == [u.text for u in utts[:2]] and not held_texts & set(trained_on.texts)
+
+    if shutil.which("bible") is not None:   # the full default corpus list (KJV verses from Debian's bible-kjv)
+        full = corpus.default_utterances()
+        assert not held_texts & {u.text for u in full if u.split == "train"}
+        assert {u.id for u in full if u.split == "test"} == {u.id for u in held_out}
 
 
 def test_batches_cover_every_item_once():

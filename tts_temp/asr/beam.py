@@ -2,8 +2,8 @@
 
 whisper's `BeamSearchDecoder.update` ranks candidates the way this does, but it asks each beam
 for its top-k separately and adds every candidate's log-probability to the beam's sum as a
-one-element tensor (`.item()` each): about 0.5 ms of small calls per step with five beams,
-~6 % of a beam-5 transcription at int8. Here the top-k, the sums (still in float32, so every
+one-element tensor (`.item()` each): many small calls per step with five beams, a visible
+share of a beam-5 transcription at int8 (docs/benchmarks.md). Here the top-k, the sums (still in float32, so every
 score is the very number whisper computes) and the move to Python happen once per step; the
 ranking (dict insertion order, stable sort, the same tie-breaks) and the bookkeeping of finished
 sequences are whisper's, so beam search returns the same tokens.

@@ -1,12 +1,13 @@
 """A Whisper decoder resolved once into plain tensors and products, for the per-token loop.
 
-Why: at int8 a decoding step of tiny takes ~3 ms, and going through whisper's modules cost a
-sixth of it (measured: 2.9 -> 2.4 ms a step for the four blocks, 1 thread): every `nn.Module`
+Why: at int8 a decoding step of tiny is short, and going through whisper's modules was a sizeable
+share of it (measured in docs/benchmarks.md): every `nn.Module`
 call, whisper's `LayerNorm` casting to float32 and back, its `Linear` casting the weights per
 call, three q/k/v products. A plan holds what the loop needs in the form it needs: weights already
 in the compute dtype, q/k/v stacked into one product, the int8 kernels bound to their packed
 weights, the output projection as one contiguous matrix. The products and their order are
-whisper's, so logits are the same numbers (float32 text stays identical to stock whisper).
+whisper's, so logits agree with stock's up to float rounding, not bit for bit (fused and packed
+products may sum in another order); float32 text stays identical to stock whisper (the parity tests).
 
 A plan is made once per model and dtype and remade when a decoder weight changes in place
 (`DecoderPlan.of`).
@@ -112,13 +113,12 @@ class FloatProjection:
     """Logits for float hidden states: one pass over the weights for all rows (beams, best-of
     samples, positions), written straight into a contiguous tensor.
 
-    One or two rows multiply by a contiguous (n_state, n_vocab) copy of the embedding: measured on
-    this CPU (1 thread, runs interleaved) 30 % faster than `F.linear(x, embedding)` (stock
-    whisper's `x @ W.T`) and than `(embedding @ x.T).T`. With more rows (beam search, best-of)
-    MKL's float32 kernel turns compute-bound (5 rows: 10.6 ms where one row takes 5.1); oneDNN's
-    matmul on weights packed for that batch streams them once (6.9 ms for 5 rows, weights from
-    memory), so the first such call packs them (the copy is kept, one more copy of the vocabulary
-    matrix). The sums may round differently from stock.
+    One or two rows multiply by a contiguous (n_state, n_vocab) copy of the embedding, which
+    measured faster than `F.linear(x, embedding)` (stock whisper's `x @ W.T`) and than
+    `(embedding @ x.T).T`. With more rows (beam search, best-of) MKL's float32 kernel turns
+    compute-bound; oneDNN's matmul on weights packed for that batch streams them once, so the first
+    such call packs them (the copy is kept, one more copy of the vocabulary matrix). Numbers:
+    docs/benchmarks.md. The sums may round differently from stock.
     """
 
     def __init__(self, embedding: Tensor, dtype: torch.dtype):

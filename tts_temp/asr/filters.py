@@ -4,8 +4,8 @@ Timestamp rules, for all rows of a step at once.
 
 `whisper.decoding.ApplyTimestampRules.apply` walks the rows one at a time with about fifteen
 small tensor calls each (a masked select for the row's timestamps, scalar tensors as slice
-bounds) and then one logsumexp and one max per row: measured 0.3 ms a step for one row and
-0.6-0.9 ms for five (beam search, best-of), 3-8 % of a decoding step at int8. Here the token
+bounds) and then one logsumexp and one max per row: a visible share of a short int8 decoding
+step, more with five rows (beam search, best-of; measured in docs/benchmarks.md). Here the token
 rules read the rows as Python lists and the "timestamps outweigh every text token" rule is one
 reduction for all rows. The rules, their order and the arithmetic are whisper's: a test feeds
 both the same random steps and compares the filtered logits bit for bit.

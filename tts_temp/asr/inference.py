@@ -136,7 +136,7 @@ class CachedInference(Inference):
         if q.shape[0] == 1:  # exactly stock whisper's call
             return _merge(F.scaled_dot_product_attention(_heads(q, n_head), k, v))
         # Beams / best-of samples share one audio: stock broadcasts K/V over the batch, which
-        # takes a slow path (~20x). Stacking the rows' queries as positions of one sequence is the
+        # takes a much slower path. Stacking the rows' queries as positions of one sequence is the
         # same attention (no mask across the audio) in one fast call; sums may round differently.
         b, t, c = q.shape
         out = F.scaled_dot_product_attention(_heads(q.reshape(1, b * t, c), n_head), k, v)
@@ -144,8 +144,8 @@ class CachedInference(Inference):
 
     def rearrange_kv_cache(self, source_indices) -> None:
         """Beam search reorders rows: one gather of the filled part into a second buffer, which
-        becomes the cache (3x faster than copying the changed rows in place, which gathers them
-        first and then scatters them back: 0.88 -> 0.31 ms at 120 positions, bfloat16)."""
+        becomes the cache: faster than copying the changed rows in place, which gathers them
+        first and then scatters them back (measured in docs/benchmarks.md)."""
         if self.kv is None:
             return
         idx = torch.as_tensor(source_indices, device=self.kv.device)

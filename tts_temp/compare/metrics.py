@@ -20,7 +20,7 @@ import numpy as np
 
 F0_MIN, F0_MAX = 65.0, 600.0       # Hz; covers the shipped female voice and most adult speech
 F0_FRAME, F0_HOP = 1024, 256       # samples at 22.05 kHz: the voice's own hop
-F0_RESOLUTION = 0.25               # pitch bins of 25 cents: ~4x faster than librosa's 10, same means
+F0_RESOLUTION = 0.25               # pitch bins of 25 cents: faster than librosa's 10, same means
 MEL_FFT, MEL_HOP, MEL_BANDS, MEL_FMAX = 1024, 256, 80, 8000.0
 
 

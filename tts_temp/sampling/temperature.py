@@ -88,13 +88,13 @@ def sample_logits(
     temperature". `generator` is the only source of randomness.
     """
     if temperature == 0:
-        # argmax's indices (the first of tied maxima, NaN counting as the maximum), but ~3x faster
-        # on the CPU: argmax over a 51,864-token row takes 67 us there, max(dim) 23 us
+        # argmax's indices (the first of tied maxima, NaN counting as the maximum), but faster on
+        # the CPU (measured in docs/benchmarks.md)
         return logits.max(dim=-1).indices
     scaled = logits.float() / temperature
     scaled = filter_top_p(filter_top_k(scaled, top_k), top_p)
     # inverse-CDF sampling: one uniform number per row instead of one per token, which makes
-    # it ~20x faster than torch.multinomial over a 50k vocabulary on the CPU; zero-probability
+    # it much faster than torch.multinomial over a 50k vocabulary on the CPU; zero-probability
     # tokens never own an interval of the CDF, so they are never drawn
     cdf = torch.softmax(scaled, dim=-1).cumsum(dim=-1)
     u = torch.rand(cdf.shape[:-1] + (1,), generator=generator, dtype=cdf.dtype, device=cdf.device)

@@ -4,7 +4,7 @@ Left-to-right, no skips. Each frame t in state n emits a diagonal Gaussian and t
 or moves on with probability tau[t, n]. The parameters come from two sources: the text (one vector
 per state) and an autoregressive context (a prenet + LSTM over the previous frame).
 
-Why the emission is factorised. A measured prototype spent ~70 % of each CPU step on the backward
+Why the emission is factorised. A measured prototype spent most of each CPU step on the backward
 pass through a (batch x frames x states x mel) tensor, the price of running an output net on every
 (frame, state) pair. Here the net runs once per state and once per frame, and the two are combined
 in closed form:
@@ -295,7 +295,8 @@ class NeuralHMM(nn.Module):
         """One step of `self.lstm` for (B, input) -> (B, hidden), written out; made once per synthesis.
 
         The same weights and gate order (i, f, g, o) as nn.LSTM; a call of nn.LSTM on one frame
-        costs ~1 ms on this CPU (oneDNN set-up), this ~30 us, and synthesis calls it every frame.
+        is mostly oneDNN set-up, far slower than this written-out step, and synthesis calls it
+        every frame.
         The input and recurrent products are one matrix product over [x, h] (weights stacked here,
         biases summed), one call per frame instead of three.
         """

@@ -5,7 +5,7 @@ The voice only knows phonemes of words, so anything a reader expands in their he
 expanded here, before espeak-ng (which has its own, different number rules) and before the
 sentence splitter (so "Dr. Smith" is not two sentences). Number words come from num2words (a
 maintained library); this module only decides *which* reading a written form gets. Conventions,
-where the written form is ambiguous (all documented in the README):
+where the written form is ambiguous (all documented in docs/tts.md):
 
 - numeric dates are month/day/year (the voice is en-us) unless the first field cannot be a month;
 - a bare four-digit number from 1100 to 2099 is read as a year ("1999" -> nineteen ninety-nine),

@@ -46,7 +46,7 @@ class WorldConfig:
     n_mels: int = 80
     f0_floor: float = 71.0
     f0_ceil: float = 800.0
-    f0_method: str = "harvest"   # "harvest" (robust, ~0.4 x real time here) or "dio" (+ StoneMask, ~15x faster)
+    f0_method: str = "harvest"   # "harvest" (robust, slow) or "dio" (+ StoneMask, much faster)
 
     def to_dict(self) -> dict:
         return asdict(self)
