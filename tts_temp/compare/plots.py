@@ -256,9 +256,9 @@ def naturalness_vs_t(out_dir: Path, summary: list[dict]) -> Figure:
                "A proxy trained to rate noisy and enhanced speech, not a listening test: differences under "
                "~0.1 are noise. Natural read speech scores about 3.1, Griffin-Lim round trips about 1.6.")
     if has_distill:
-        caption += (" Distill-MOS, a second proxy distilled from an XLS-R quality assessor, also hears vocoder "
-                    "artefacts: human speech scores about 4.3, the voice's festival source about 3.4, a "
-                    "WORLD round trip of it about 2.9.")
+        caption += (" Distill-MOS, a second proxy distilled from an XLS-R quality assessor, also hears the "
+                    "vocoder artefacts that DNSMOS scores like natural speech: clean read speech scores about 4 "
+                    "and above.")
     else:
         caption += " (Distill-MOS not shown: the distillmos package is not installed.)"
     return Figure(_save(fig, out_dir, "naturalness_vs_temperature.png"), "Naturalness vs temperature", caption)
