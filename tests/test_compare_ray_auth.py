@@ -92,10 +92,11 @@ def head():
 
 
 def _sweep(out: Path, address: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    args = ["compare-asr", str(CLIP), "--temperatures", "0", "--seeds", "1", "--no-fallback-row", "--out", str(out),
+    # The clip named relative to the driver's folder: the head's workers run in another one.
+    args = ["compare-asr", CLIP.name, "--temperatures", "0", "--seeds", "1", "--no-fallback-row", "--out", str(out),
             "--ray-address", address]
     return subprocess.run([sys.executable, "-m", "tts_temp.cli", *args], capture_output=True, text=True, env=env,
-                          timeout=300)
+                          cwd=CLIP.parent, timeout=300)
 
 
 def _rows(folder: Path) -> dict[str, dict]:
