@@ -108,7 +108,7 @@ def _connect(options: EngineOptions) -> bool:
         return False
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no network calls from an offline machine
     common = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
-    refused = getattr(ray.exceptions, "AuthenticationError", RuntimeError)  # only Rays with token authentication have it
+    refused = getattr(ray.exceptions, "AuthenticationError", RuntimeError)  # Rays with token auth only
     try:
         if options.ray_address is not None:
             _check_reachable(options.ray_address)
