@@ -320,7 +320,8 @@ SUMMARY_COLUMNS = ["temperature", "items", "errors", "duration_mean", "duration_
 
 def summarise(records: list[dict], spreads: list[dict], temperatures: list[float]) -> list[dict]:
     """Per temperature: duration, F0 mean and within-utterance F0 std (averaged), CER mean/std over
-    sentences x seeds, DNSMOS OVRL and Distill-MOS mean/std, and the mean DTW distance between seeds (over sentences and seed pairs)."""
+    sentences x seeds, DNSMOS OVRL and Distill-MOS mean/std, and the mean DTW distance between seeds
+    (over sentences and seed pairs)."""
     out = []
     for t in temperatures:
         group = [r for r in records if r["temperature"] == t]
