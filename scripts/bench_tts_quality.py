@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""TTS quality: intelligibility (Whisper tiny.en CER) and naturalness (DNSMOS P.835, a proxy) of the
+"""TTS quality: intelligibility (Whisper tiny.en CER) and naturalness (Distill-MOS and DNSMOS P.835, proxies) of the
 voice at several temperatures, next to the source voice and the source voice after each vocoder's
 analysis/synthesis round trip (STFT mel -> Griffin-Lim, and WORLD frames -> WORLD: the ceilings),
 on held-out Harvard sentences 701-720; and whether the model uses the text at all.
@@ -18,8 +18,9 @@ against the old package (PYTHONPATH=OLD_CHECKOUT) for the "before" column.
 
     python scripts/bench_tts_quality.py --ceilings-only --sentences 12   # source and vocoders, no voice
 
-DNSMOS is Microsoft's non-intrusive quality predictor trained on noisy/enhanced speech (see
-tts_temp/naturalness.py): a proxy for naturalness, not a listening test.
+DNSMOS is Microsoft's non-intrusive quality predictor trained on noisy/enhanced speech; Distill-MOS
+(distillmos, installed by scripts/setup.sh) also hears vocoder artefacts (see tts_temp/naturalness.py).
+Both are proxies for naturalness, not listening tests; without distillmos its column reads "-".
 
 Text dependence: the per-frame log-likelihood of each held-out recording under its own text minus
 under another sentence's text (a model that ignores the text scores 0). Target from issue 3: at
@@ -42,7 +43,7 @@ from tts_temp.asr import load_model, transcribe  # noqa: E402
 from tts_temp.audio import prepare  # noqa: E402
 from tts_temp.compare.tts import DEFAULT_TEMPERATURES  # noqa: E402
 from tts_temp.compare.metrics import cer  # noqa: E402
-from tts_temp.naturalness import dnsmos, mean_dnsmos  # noqa: E402
+from tts_temp.naturalness import distill_mos, distill_mos_available, dnsmos, mean_dnsmos  # noqa: E402
 from tts_temp.tts import SynthesisOptions, load_voice, synthesize_batch  # noqa: E402
 from tts_temp.tts import corpus, frames  # noqa: E402
 
@@ -190,18 +191,22 @@ def main() -> int:
     source = "source voice (festival slt)"
     cers: dict[str, list[float]] = {source: []}
     moses: dict[str, list] = {source: []}
+    heard: dict[str, list] = {source: []}   # 16 kHz copies, scored by Distill-MOS in one batch per condition
     rounds = {name: (spec, frames.make_vocoder(voc, spec)) for name, (spec, voc) in ceilings().items()}
     for name in rounds:
-        cers[name], moses[name] = [], []
+        cers[name], moses[name], heard[name] = [], [], []
     if voice is not None:
         own = next(n for n, (spec, _) in ceilings().items() if spec["kind"] == voice.features["kind"])
         for t in TEMPERATURES:
             cers[f"tts_temp voice, T={t:g}"], moses[f"tts_temp voice, T={t:g}"] = [], []
+            heard[f"tts_temp voice, T={t:g}"] = []
     ratios = []
 
     def score(name, wav, text):
         cers[name].append(asr_cer(asr, wav, sr, text))
-        moses[name].append(dnsmos(wav, sr))
+        wav16 = prepare(wav, sr, 16000)
+        moses[name].append(dnsmos(wav16, 16000))
+        heard[name].append(wav16)
 
     for u in utts:
         src = wavs[u.id]
@@ -220,14 +225,16 @@ def main() -> int:
         print(f"voice: step {voice.meta.get('step')}, {voice.meta.get('train_seconds', 0) / 60:.0f} min of training, "
               f"features {voice.features['kind']}, vocoder {voice.vocoder['kind']}, "
               f"duration threshold {voice.duration_threshold}")
-    print(f"{len(utts)} held-out Harvard sentences; ASR tiny.en T=0; DNSMOS P.835 (speechmos); "
-          f"ceiling = {ceiling_name}")
-    print("| condition | CER % | minus ceiling (points) | DNSMOS OVRL | SIG | BAK | P.808 |")
-    print("|---|---|---|---|---|---|---|")
+    print(f"{len(utts)} held-out Harvard sentences; ASR tiny.en T=0; Distill-MOS (distillmos); "
+          f"DNSMOS P.835 (speechmos); ceiling = {ceiling_name}")
+    print("| condition | CER % | minus ceiling (points) | Distill-MOS | DNSMOS OVRL | SIG | BAK | P.808 |")
+    print("|---|---|---|---|---|---|---|---|")
     for name, vals in cers.items():
         c = 100 * float(np.mean(vals))
         m = mean_dnsmos(moses[name])
-        print(f"| {name} | {c:.1f} | {c - ceiling:+.1f} | {m.ovrl:.2f} | {m.sig:.2f} | {m.bak:.2f} | {m.p808:.2f} |")
+        d = f"{np.nanmean(distill_mos(heard[name], 16000)):.2f}" if distill_mos_available() else "-"
+        print(f"| {name} | {c:.1f} | {c - ceiling:+.1f} | {d} | {m.ovrl:.2f} | {m.sig:.2f} | {m.bak:.2f} "
+              f"| {m.p808:.2f} |")
     if voice is None:
         return 0
     own_ll, other = text_dependence(voice, utts, wavs)

@@ -26,3 +26,8 @@ PY=${PYTHON:-python3}
 # would pull a multi-GB CUDA build.
 .venv/bin/python -m pip install -q --disable-pip-version-check torch==2.13.0
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
+# Distill-MOS, the second naturalness proxy: its wheel (weights included) declares torchaudio, which
+# it needs only for its own command line and which has no build for this torch, so it and the model
+# code it builds on are installed without dependencies (tts_temp.naturalness imports it with an empty
+# stand-in torchaudio). A pyproject dependency would pull torchaudio.
+.venv/bin/python -m pip install -q --disable-pip-version-check --no-deps distillmos==0.9.1 xls-r-sqa==0.1.0

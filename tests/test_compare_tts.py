@@ -176,6 +176,52 @@ def test_naturalness_column_and_figure(sweep):
     assert "naturalness_vs_temperature.png" in result.report.read_text()
 
 
+def test_distill_mos_beside_dnsmos(sweep):
+    from tts_temp.naturalness import distill_mos, distill_mos_available
+
+    if not distill_mos_available():
+        pytest.skip("distillmos is not installed (scripts/setup.sh installs it)")
+    cfg, result = sweep
+    ok = [r for r in _read(cfg.out_dir / "results.jsonl") if r.get("kind") == "tts" and not r.get("error")]
+    assert ok and all(1.0 <= r["distill_mos"] <= 5.0 and 1.0 <= r["dnsmos_ovrl"] <= 5.0 for r in ok)
+    wavs = [sf.read(str(cfg.out_dir / r["wav"]), dtype="float32") for r in ok]
+    again = distill_mos([w for w, _ in wavs], wavs[0][1])   # from the written (16-bit) wavs
+    assert [r["distill_mos"] for r in ok] == pytest.approx(again, abs=0.05)
+    with open(cfg.out_dir / "summary.csv", newline="") as f:
+        summary = {s["temperature"]: s for s in csv.DictReader(f)}
+    for t, s in zip(TEMPS, summary.values()):
+        want = [r["distill_mos"] for r in ok if r["temperature"] == t]
+        assert float(s["distill_mos_mean"]) == pytest.approx(np.mean(want), abs=1e-4)
+        assert float(s["distill_mos_std"]) == pytest.approx(np.std(want), abs=1e-4)
+    natural = result.shown["naturalness_vs_temperature.png"][0]
+    named = {label: (x, y) for x, y, label in natural["lines"] if not label.startswith("_")}
+    assert set(named) == {"DNSMOS OVRL", "Distill-MOS"} and named["Distill-MOS"][0] == TEMPS
+    means = [float(summary[f"{t:g}"]["distill_mos_mean"]) for t in TEMPS]
+    assert named["Distill-MOS"][1] == pytest.approx(means, abs=1e-4)   # summary.csv keeps 4 decimals
+    page = result.report.read_text(encoding="utf-8")
+    assert "distill_mos_mean" in page and "Distill-MOS" in page
+
+
+def test_without_distillmos_one_line_and_dnsmos_still_scores(tmp_path, tiny_voice_path, voice, whisper_tiny,
+                                                             monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "distillmos" else real(name, *a))
+    cfg = TtsSweepConfig(out_dir=tmp_path / "run", sentences=SENTENCES[:1], temperatures=[0.0], seeds=1,
+                         voice=tiny_voice_path, max_seconds=4.0)
+    said = []
+    with capture_figures() as shown:
+        result = run_tts_sweep(cfg, voice=voice, asr_model=whisper_tiny, log=said.append)
+    assert result.failed == 0
+    assert len(said) == 1 and "Distill-MOS is not installed" in said[0] and "--no-deps distillmos" in said[0]
+    (row,) = [r for r in result.records if r["kind"] == "tts"]
+    assert 1.0 <= row["dnsmos_ovrl"] <= 5.0 and "distill_mos" not in row
+    assert np.isnan(result.summary[0]["distill_mos_mean"])
+    labels = [label for *_, label in shown["naturalness_vs_temperature.png"][0]["lines"] if not label.startswith("_")]
+    assert labels == ["DNSMOS OVRL"]
+
+
 def test_emission_gaussian_is_the_voices_own(sweep, voice):
     import torch
 

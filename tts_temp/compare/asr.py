@@ -245,7 +245,7 @@ def run_asr_sweep(cfg: AsrSweepConfig, model=None, log=print) -> AsrSweepResult:
             if e.error is not None:  # a bad manifest row: recorded, never sent to a worker
                 results.append(dict(bases[key], error=e.error))
                 continue
-            tasks.append(AsrTask(str(e.audio), t, s, e.reference))
+            tasks.append(AsrTask(str(e.audio.resolve()), t, s, e.reference))  # workers run in other folders
 
     if model is not None and cfg.engine.uses_ray:
         raise ValueError("a preloaded model runs in this process only (workers == 1)")

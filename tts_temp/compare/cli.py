@@ -129,7 +129,7 @@ def run_compare_tts(args) -> int:
                          max_seconds=args.max_seconds, engine=engine_options(args))
     result = run_tts_sweep(cfg, log=_warn)
     print_table(result.summary, ["temperature", "items", "errors", "duration_mean", "f0_mean", "f0_std_mean",
-                                 "cer_mean", "seed_distance_db"])
+                                 "cer_mean", "dnsmos_ovrl_mean", "distill_mos_mean", "seed_distance_db"])
     if getattr(args, "verify", False):
         _verify(cfg, args)
     print(f"report: {result.report}")

@@ -7,7 +7,10 @@ task, so models are loaded once per worker, not once per item.
 
 - `workers == 1` and no address: everything runs here, in order, and Ray is never imported.
 - `workers > 1`: a local Ray is started with that many CPUs; `ray_address`: an existing cluster is
-  joined (then `workers` actors are placed on it).
+  joined (then `workers` actors are placed on it). A head started by `ray start --head` while a Ray
+  token exists (~/.ray/auth_token, RAY_AUTH_TOKEN_PATH, RAY_AUTH_TOKEN) demands that token, so the
+  driver turns Ray's token mode on for any address when a token is there and RAY_AUTH_MODE is unset
+  (Ray itself does so only for 'auto'); a token client still joins a cluster without authentication.
 Each worker pins torch to `threads_per_worker` threads, in-process too, so a result never depends on
 how many workers computed the sweep. A Ray worker process that dies has its in-flight tasks retried
 on a fresh actor (up to `max_retries` times each, then reported as an error), so no task is lost
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -25,6 +29,8 @@ from typing import Any
 from tts_temp.errors import UserError
 
 IN_FLIGHT_PER_WORKER = 2   # one running, one queued: a worker never waits for the driver
+AUTH_MODE_VARIABLE = "RAY_AUTH_MODE"   # Ray reads its authentication mode from this variable only
+CONNECT_PROBE_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -102,15 +108,61 @@ def _connect(options: EngineOptions) -> bool:
         return False
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no network calls from an offline machine
     common = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
+    refused = getattr(ray.exceptions, "AuthenticationError", RuntimeError)  # Rays with token auth only
     try:
         if options.ray_address is not None:
+            _check_reachable(options.ray_address)
+            _token_mode_if_token_available()
             ray.init(address=options.ray_address, **common)
         else:
             ray.init(num_cpus=options.workers * options.threads_per_worker, **common)
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        where = options.ray_address or "a local Ray"
-        raise UserError(f"cannot start or reach {where}: {str(exc).splitlines()[0]}") from None
+    except (ConnectionError, RuntimeError, ValueError, refused) as exc:
+        raise UserError(_connect_failure(options.ray_address, exc)) from None
     return True
+
+
+def _token_mode_if_token_available() -> None:
+    """Ray's own rule for 'auto', applied to every address: token mode on when a token is found and
+    RAY_AUTH_MODE is unset (an explicit RAY_AUTH_MODE, 'disabled' included, is left as it is)."""
+    if AUTH_MODE_VARIABLE in os.environ:
+        return
+    try:
+        from ray._private.authentication.authentication_token_setup import (
+            maybe_enable_token_auth_if_token_available,
+        )
+    except ImportError:  # a Ray without token authentication: nothing to turn on
+        return
+    maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+
+
+def _check_reachable(address: str) -> None:
+    """A HOST:PORT with nothing listening costs Ray minutes of retries before a vague 'Failed to connect';
+    one TCP connect says it at once ('auto' and ray:// addresses are left to Ray)."""
+    host, sep, port = address.rpartition(":")
+    if not sep or "://" in address or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_PROBE_SECONDS).close()
+    except OSError as exc:
+        raise UserError(f"cannot reach the Ray cluster at {address}: {exc.strerror or exc} "
+                        "(is a head running there, started with `ray start --head`?)") from None
+
+
+def _connect_failure(address: str | None, exc: BaseException) -> str:
+    """One line with the real cause: Ray wraps it (a refused token, a GCS that never answered) in
+    'Failed to connect to Ray cluster at ...' and puts the inner error's traceback in the text."""
+    root = exc
+    while root.__cause__ is not None:
+        root = root.__cause__
+    cause = _last_line(str(root))
+    where = f"the Ray cluster at {address}" if address is not None else "a local Ray"
+    if type(root).__name__ == "AuthenticationError" or any(
+            mark in cause for mark in ("AuthenticationError", "InvalidAuthToken", "Unauthenticated")):
+        said = cause.rsplit("Error: ", 1)[-1].split(". ")[0]   # Ray's sentence, without its help text
+        mode = os.environ.get(AUTH_MODE_VARIABLE, "unset")
+        return (f"cannot join {where}: it requires token authentication ({said}; {AUTH_MODE_VARIABLE}={mode}); "
+                "give the cluster's token in ~/.ray/auth_token, RAY_AUTH_TOKEN_PATH or RAY_AUTH_TOKEN")
+    return f"cannot start or reach {where}: {cause}"
 
 
 def _last_line(message: str) -> str:

@@ -237,17 +237,31 @@ def cer_and_spread(out_dir: Path, summary: list[dict]) -> Figure:
 
 
 def naturalness_vs_t(out_dir: Path, summary: list[dict]) -> Figure:
-    """DNSMOS OVRL per temperature, drawn like "Intelligibility vs T" so the two read side by side."""
+    """DNSMOS OVRL and Distill-MOS per temperature on one 1-5 axis, drawn like "Intelligibility vs T"
+    so the two read side by side; Distill-MOS is left out when no row has it (distillmos missing)."""
     fig, ax = plt.subplots(figsize=(4.5, 3.2))
-    xs, ys, es = _numeric(summary, "dnsmos_ovrl")
-    ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, color="tab:purple")
-    ax.set(xlabel="temperature T", ylabel="DNSMOS OVRL (1-5)", title="Naturalness vs T")
+    distill = _numeric(summary, "distill_mos")
+    has_distill = bool(distill[1])   # only finite means come back: none without distillmos
+    for (x, y, e), marker, color, label in [(_numeric(summary, "dnsmos_ovrl"), "o", "tab:purple", "DNSMOS OVRL"),
+                                            (distill, "s", "tab:orange", "Distill-MOS")]:
+        if y:   # the mean as a line of its own, then its spread
+            ax.plot(x, y, marker=marker, color=color, label=label)
+            ax.errorbar(x, y, yerr=e, fmt="none", capsize=3, color=color)
+    if has_distill:
+        ax.legend(fontsize=8)
+    ax.set(xlabel="temperature T", ylabel="predicted MOS (1-5)", title="Naturalness vs T")
     ax.set_ylim(1, 5)
     ax.grid(alpha=0.3)
-    return Figure(_save(fig, out_dir, "naturalness_vs_temperature.png"), "Naturalness vs temperature",
-                  "DNSMOS P.835 overall score of the synthesised speech, mean ± std over sentences and seeds. "
-                  "A proxy trained to rate noisy and enhanced speech, not a listening test: differences under "
-                  "~0.1 are noise. Natural read speech scores about 3.1, Griffin-Lim round trips about 1.6.")
+    caption = ("DNSMOS P.835 overall score of the synthesised speech, mean ± std over sentences and seeds. "
+               "A proxy trained to rate noisy and enhanced speech, not a listening test: differences under "
+               "~0.1 are noise. Natural read speech scores about 3.1, Griffin-Lim round trips about 1.6.")
+    if has_distill:
+        caption += (" Distill-MOS, a second proxy distilled from an XLS-R quality assessor, also hears the "
+                    "vocoder artefacts that DNSMOS scores like natural speech: clean read speech scores about 4 "
+                    "and above.")
+    else:
+        caption += " (Distill-MOS not shown: the distillmos package is not installed.)"
+    return Figure(_save(fig, out_dir, "naturalness_vs_temperature.png"), "Naturalness vs temperature", caption)
 
 
 def emission_figure(out_dir: Path, e: dict) -> Figure:

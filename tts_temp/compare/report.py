@@ -179,7 +179,9 @@ def tts_report(out_dir: Path, cfg, summary: list[dict], summary_columns: list[st
     intro = (f"<p>{n_sent} sentence(s) synthesised at T = {temps}, {cfg.seeds} seed(s) each. "
              "Duration and F0 (pYIN, voiced frames) per wav; CER from Whisper transcribing the wav back at "
              "T = 0; seed distance is the DTW-aligned mean log-mel difference (dB) between two seeds at the "
-             "same temperature.</p>" + _settings(out_dir))
+             "same temperature. Naturalness is predicted by two non-intrusive proxies on a 1-5 scale, "
+             "DNSMOS P.835 (OVRL) and Distill-MOS, which also hears vocoder artefacts; neither is a "
+             "listening test.</p>" + _settings(out_dir))
     dist: dict[int, list[dict]] = {}
     for r in spreads:
         dist.setdefault(r["sentence"], []).append(r)

@@ -98,20 +98,33 @@ class TtsSweepResult:
     figures: list = field(default_factory=list)
 
 
-def analyse(wav: np.ndarray, sample_rate: int, text: str, asr_model) -> dict:
-    """Duration, F0, intelligibility and naturalness (DNSMOS, a proxy) of one output."""
+def analyse(wav: np.ndarray, sample_rate: int, text: str, asr_model, audio16: np.ndarray | None = None) -> dict:
+    """Duration, F0, intelligibility and naturalness (DNSMOS, a proxy) of one output.
+
+    `audio16`: the same output at 16 kHz, when the caller has it already (Whisper's and DNSMOS's rate)."""
     from tts_temp import audio as audio_io
     from tts_temp.asr import transcribe
     from tts_temp.naturalness import dnsmos
 
     track = metrics.f0_track(wav, sample_rate)
     f0_mean, f0_std = track.stats()
-    audio16 = audio_io.prepare(wav, sample_rate, 16000)  # Whisper's and DNSMOS's rate: resampled once
+    if audio16 is None:
+        audio16 = audio_io.prepare(wav, sample_rate, 16000)
     heard = transcribe(asr_model, audio16, temperature=0.0).text.strip()
     mos = dnsmos(audio16, 16000)
     return {"duration": len(wav) / sample_rate, "f0_mean": f0_mean, "f0_std": f0_std, "f0_hz": track.hz,
             "f0_hop": track.hop_seconds, "transcript": heard, "cer": metrics.cer(text, heard),
             "dnsmos_ovrl": mos.ovrl, "dnsmos_sig": mos.sig, "dnsmos_bak": mos.bak}
+
+
+def distill_mos_fields(audio16: list[np.ndarray]) -> list[dict]:
+    """Distill-MOS of a batch of 16 kHz outputs as record fields; nothing when distillmos is missing
+    (the driver says so once; DNSMOS still scores every item)."""
+    from tts_temp.naturalness import distill_mos, distill_mos_available
+
+    if not audio16 or not distill_mos_available():
+        return [{} for _ in audio16]
+    return [{"distill_mos": v} for v in distill_mos(audio16, 16000)]
 
 
 def model_f0_record(frames, spec: dict | None) -> dict:
@@ -162,16 +175,26 @@ class TtsRunner:
                                      **({"vocoder": self.vocoder} if self.vocoder is not None else {}))
         except Exception as exc:  # one bad sentence must not stop the sweep
             return [({"error": f"{type(exc).__name__}: {exc}"}, None, 0)] * len(task.pairs)
-        out = []
+        from tts_temp import audio as audio_io
+
+        out, heard = [], []
         for n in range(len(task.pairs)):
             wav = synth.waveforms[n]
             try:
+                audio16 = audio_io.prepare(wav, synth.sample_rate, 16000)
                 rec = dict(hit_max_length=bool(synth.hit_max_length[n]),
-                           **analyse(wav, synth.sample_rate, task.text, self.asr_model),
+                           **analyse(wav, synth.sample_rate, task.text, self.asr_model, audio16),
                            **model_f0_record(synth.mels[n], getattr(self.voice, "features", None)))
                 out.append((rec, wav, synth.sample_rate))
+                heard.append((rec, audio16))
             except Exception as exc:  # one bad item must not stop the sweep
                 out.append(({"error": f"{type(exc).__name__}: {exc}"}, None, 0))
+        try:  # the sentence's outputs in one batch
+            for (rec, _), fields in zip(heard, distill_mos_fields([a for _, a in heard])):
+                rec.update(fields)
+        except Exception as exc:  # a failing second proxy costs its column, not the items
+            for rec, _ in heard:
+                rec["distill_mos_error"] = f"{type(exc).__name__}: {exc}"
         return out
 
 
@@ -206,6 +229,10 @@ def run_tts_sweep(cfg: TtsSweepConfig, voice=None, asr_model=None, log=print) ->
                              "max_seconds": cfg.max_seconds,
                              **({"vocoder": str(Path(cfg.vocoder).resolve())} if cfg.vocoder else {})})
     results = ResultsFile(out / "results.jsonl")
+    from tts_temp.naturalness import DISTILL_MOS_INSTALL, distill_mos_available
+
+    if not distill_mos_available():
+        log(f"compare-tts: Distill-MOS is not installed ({DISTILL_MOS_INSTALL}); naturalness is scored by DNSMOS only")
     preloaded = voice is not None or asr_model is not None
     if preloaded and cfg.engine.uses_ray:
         raise ValueError("preloaded models run in this process only (workers == 1)")
@@ -262,6 +289,8 @@ def run_tts_sweep(cfg: TtsSweepConfig, voice=None, asr_model=None, log=print) ->
     for r in records:
         if r.get("error"):
             log(f"compare-tts: sentence {r['sentence'] + 1} T={r['temperature']:g} seed={r['seed']}: {r['error']}")
+    for problem in dict.fromkeys(r["distill_mos_error"] for r in records if r.get("distill_mos_error")):
+        log(f"compare-tts: Distill-MOS failed, its column is left empty: {problem}")
 
     summary = summarise(records, spreads, cfg.temperatures)
     write_csv(out / "summary.csv", summary, SUMMARY_COLUMNS)
@@ -285,12 +314,14 @@ def _voice_digest(path: Path | None) -> str | None:
 
 
 SUMMARY_COLUMNS = ["temperature", "items", "errors", "duration_mean", "duration_std", "f0_mean", "f0_std_mean",
-                   "cer_mean", "cer_std", "dnsmos_ovrl_mean", "dnsmos_ovrl_std", "seed_distance_db"]
+                   "cer_mean", "cer_std", "dnsmos_ovrl_mean", "dnsmos_ovrl_std", "distill_mos_mean", "distill_mos_std",
+                   "seed_distance_db"]
 
 
 def summarise(records: list[dict], spreads: list[dict], temperatures: list[float]) -> list[dict]:
     """Per temperature: duration, F0 mean and within-utterance F0 std (averaged), CER mean/std over
-    sentences x seeds, and the mean DTW distance between seeds (over sentences and seed pairs)."""
+    sentences x seeds, DNSMOS OVRL and Distill-MOS mean/std, and the mean DTW distance between seeds
+    (over sentences and seed pairs)."""
     out = []
     for t in temperatures:
         group = [r for r in records if r["temperature"] == t]
@@ -298,6 +329,7 @@ def summarise(records: list[dict], spreads: list[dict], temperatures: list[float
         dur_m, dur_s = metrics.mean_std([r["duration"] for r in ok])
         cer_m, cer_s = metrics.mean_std([r["cer"] for r in ok])
         mos_m, mos_s = metrics.mean_std([r.get("dnsmos_ovrl") for r in ok])  # absent in runs made before it
+        dm_m, dm_s = metrics.mean_std([r.get("distill_mos") for r in ok])      # absent without distillmos
         dists = [p[2] for r in spreads if r["temperature"] == t for p in r["pairs"]]
         out.append({
             "temperature": f"{t:g}", "items": len(group), "errors": len(group) - len(ok),
@@ -305,6 +337,7 @@ def summarise(records: list[dict], spreads: list[dict], temperatures: list[float
             "f0_mean": metrics.mean_std([r.get("f0_mean") for r in ok])[0],
             "f0_std_mean": metrics.mean_std([r.get("f0_std") for r in ok])[0],
             "cer_mean": cer_m, "cer_std": cer_s, "dnsmos_ovrl_mean": mos_m, "dnsmos_ovrl_std": mos_s,
+            "distill_mos_mean": dm_m, "distill_mos_std": dm_s,
             "seed_distance_db": metrics.mean_std(dists)[0],
         })
     return out
