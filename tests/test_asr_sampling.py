@@ -63,7 +63,8 @@ def test_forced_fallback_records_every_attempt_in_order():
     assert d["seed"] == 3
     assert set(d["segments"][0]) == {"start", "end", "text", "window", "temperature", "attempts"}
     assert set(d["segments"][0]["attempts"][0]) == {"temperature", "text", "avg_logprob", "compression_ratio",
-                                                    "no_speech_prob", "accepted", "reason", "failed", "seed", "seek"}
+                                                    "no_speech_prob", "accepted", "reason", "failed", "seed", "seek",
+                                                    "frames"}
     assert all(a["failed"] == ["logprob"] for a in d["segments"][0]["attempts"])
 
 

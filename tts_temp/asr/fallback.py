@@ -54,9 +54,10 @@ class Attempt:
     accepted: bool = False
     reason: str = ""
     seed: int | None = field(default=None, repr=False)  # the generator seed used, for T > 0
-    # the mel frame (100 per second of the decoded audio) where the attempt's window starts: with
-    # `seed`, what replays this attempt alone (transcribe.attempt_seed derives one from the other)
+    # the window the attempt decoded: its first mel frame (100 per second of the decoded audio) and
+    # its length in frames; with `seed`, what replays this attempt alone (transcribe.attempt_seed)
     seek: int | None = field(default=None, repr=False)
+    frames: int | None = field(default=None, repr=False)
     # The thresholds this attempt crossed, as data (see CRITERIA); `reason` says the same in words.
     # "no_speech" means whisper's silence rule held: the attempt is then accepted as silence.
     failed: tuple[str, ...] = ()
@@ -73,6 +74,7 @@ class Attempt:
             "failed": list(self.failed),
             "seed": self.seed,
             "seek": self.seek,
+            "frames": self.frames,
         }
 
 

@@ -200,8 +200,9 @@ def attempt_seed(run_seed: int, seek: int, index: int) -> int:
 
 def decode_window(model: Whisper, window: EncodedWindow, policy: FallbackPolicy,
                   decode: dict, sampling: SamplingOptions, seek: int = 0,
-                  plan: DecoderPlan | None = None) -> tuple[Attempt, list[Attempt]]:
-    """Try the policy's temperatures on one encoded window; return (kept, all attempts)."""
+                  plan: DecoderPlan | None = None, frames: int | None = None) -> tuple[Attempt, list[Attempt]]:
+    """Try the policy's temperatures on one encoded window (mel frames [seek, seek + frames) of the
+    audio); return (kept, all attempts)."""
     attempts: list[Attempt] = []
     for index, t in enumerate(policy.temperatures):
         kwargs = dict(decode)
@@ -216,7 +217,7 @@ def decode_window(model: Whisper, window: EncodedWindow, policy: FallbackPolicy,
         result = task.run(window.features)[0]
         attempt = Attempt(temperature=t, tokens=list(result.tokens), text=result.text,
                           avg_logprob=result.avg_logprob, compression_ratio=result.compression_ratio,
-                          no_speech_prob=result.no_speech_prob, seed=seed, seek=seek)
+                          no_speech_prob=result.no_speech_prob, seed=seed, seek=seek, frames=frames)
         attempt.accepted, attempt.reason = judge(attempt, policy)
         attempt.failed = failures(attempt, policy)
         attempts.append(attempt)
@@ -562,7 +563,7 @@ class _Transcription:
         window, mel = self._encode(w.seek, w.size)
         self.decode["prompt"] = self._prompt()
         o = self.options
-        kept, attempts = decode_window(self.model, window, o.policy, self.decode, o.sampling, w.seek, self.plan)
+        kept, attempts = decode_window(self.model, window, o.policy, self.decode, o.sampling, w.seek, self.plan, w.size)
         if should_skip_as_silence(kept, o.policy):
             self._skip(w, f"no speech: no-speech prob {kept.no_speech_prob:.2f} > {o.policy.no_speech_threshold:g} "
                           f"and avg logprob {kept.avg_logprob:.2f} not above {o.policy.logprob_threshold}", attempts)
