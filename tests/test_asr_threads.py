@@ -19,7 +19,9 @@ from asr_fixtures import clip, model, waveform, window_mel
 from tts_temp.asr import transcribe
 from tts_temp.asr.quantize import apply_compute_type
 
-ROOT = Path(__file__).resolve().parents[1]
+import tts_temp
+
+ROOT = Path(tts_temp.__file__).resolve().parents[1]  # the tree under test (its own copy of tts_temp)
 
 
 @functools.lru_cache(maxsize=None)

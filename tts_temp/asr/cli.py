@@ -12,10 +12,9 @@ import json
 import math
 import os
 import sys
-import tempfile
 from pathlib import Path
 
-from tts_temp.audio import AudioError
+from tts_temp.audio import AudioError, atomic_path
 from tts_temp.errors import UserError
 
 FORMATS = ("txt", "json", "srt", "vtt", "tsv")
@@ -188,10 +187,8 @@ def write_all(files: dict[Path, str]) -> None:
         for target, text in files.items():
             if target.is_dir():
                 raise UserError(f"{target}: cannot write the output, a folder has that name")
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-            temps[target] = Path(tmp)
-            with os.fdopen(fd, "wb") as f:
-                f.write(text.encode("utf-8"))
+            temps[target] = atomic_path(target)[1]  # beside the target, with the usual permissions
+            temps[target].write_bytes(text.encode("utf-8"))
         for target, tmp in temps.items():
             os.replace(tmp, target)
     except OSError as exc:
