@@ -91,7 +91,8 @@ def test_random_output_folders(capsys, monkeypatch, tmp_path, folder):
                       st.sampled_from(["/", ".", "/dev/null", "/etc/passwd", "/proc/self/status"])))
 def test_random_audio_paths(capsys, monkeypatch, path):
     """A path that is not audio fails that file only, in lines that each name the command."""
-    monkeypatch.setattr(weights, "load_model", lambda *a, **k: model())
+    loaded = model()
+    monkeypatch.setattr(weights, "load_model", lambda *a, **k: loaded)
     try:
         code = main(["transcribe", "--temperature=0", "--", path])
     except SystemExit as exc:

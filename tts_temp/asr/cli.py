@@ -101,8 +101,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _one_line_error(message: str) -> None:
     """argparse prints its usage text and the error; the house rule is one line and exit 2."""
-    print(f"tts-temp transcribe: error: {message}", file=sys.stderr)
+    print(f"tts-temp transcribe: error: {one_line(message)}", file=sys.stderr)
     sys.exit(2)
+
+
+def one_line(text: str) -> str:
+    """`text` with every character that would break the line escaped (a file name may hold a
+    newline, or U+2028), so that an error stays one line."""
+    return "".join(ch.encode("unicode_escape").decode("ascii") if len(f"a{ch}a".splitlines()) > 1 else ch
+                   for ch in text)
 
 
 def _options(args: argparse.Namespace) -> dict:
@@ -199,6 +206,13 @@ def write_all(files: dict[Path, str]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except UserError as exc:  # its text may quote a path or value holding a line break
+        raise UserError(one_line(str(exc))) from exc
+
+
+def _run(args: argparse.Namespace) -> int:
     options = _options(args)
     fmt = args.output_format or ("all" if args.output_dir else "json")
     if fmt == "all" and not args.output_dir:
@@ -212,7 +226,7 @@ def run(args: argparse.Namespace) -> int:
     model = load_model(args.model, device=args.device, compute_type=args.compute_type)
     if not model.is_multilingual and options["language"] not in (None, "en"):
         # as whisper's CLI: an English-only model cannot do another language
-        print(f"tts-temp transcribe: warning: {args.model} is an English-only model but got language "
+        print(f"tts-temp transcribe: warning: {one_line(args.model)} is an English-only model but got language "
               f"{options['language']!r}; using English instead", file=sys.stderr)
         options["language"] = "en"
     failed = 0
@@ -222,7 +236,7 @@ def run(args: argparse.Namespace) -> int:
             formats = FORMATS if fmt == "all" else (fmt,)
             rendered = {f: render(transcript, f) for f in formats}  # all in memory before any write
         except (UserError, AudioError, ValueError) as exc:
-            print(f"tts-temp transcribe: error: {exc}", file=sys.stderr)
+            print(f"tts-temp transcribe: error: {one_line(str(exc))}", file=sys.stderr)
             failed += 1
             continue
         if args.output_dir:
@@ -230,7 +244,7 @@ def run(args: argparse.Namespace) -> int:
             try:
                 write_all({Path(args.output_dir) / f"{stem}.{f}": text for f, text in rendered.items()})
             except UserError as exc:
-                print(f"tts-temp transcribe: error: {exc}", file=sys.stderr)
+                print(f"tts-temp transcribe: error: {one_line(str(exc))}", file=sys.stderr)
                 failed += 1
                 continue
         else:
