@@ -76,8 +76,8 @@ class DecoderPlan:
     def of(cls, model: Whisper, dtype: torch.dtype) -> "DecoderPlan":
         """The model's plan for `dtype`, made at the first call and kept while its weights stay.
 
-        Hashing the weights reads them once (tens of ms for tiny): resolve a plan once per
-        transcription and pass it on, rather than once per decode."""
+        Hashing reads every decoder weight once: resolve a plan once per transcription and pass
+        it on, rather than once per decode."""
         key = (dtype, *(fingerprint(p) for p in model.decoder.parameters()))
         with _LOCK:  # several threads may ask for the same model's plan at once
             cached = _PLANS.get(model)
