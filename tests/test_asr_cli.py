@@ -39,7 +39,8 @@ def test_json_to_stdout_follows_the_schema(capsys):
                           "--best-of", "2")
     assert code == 0, err
     data = json.loads(out)
-    assert set(data) == {"text", "language", "language_probability", "seed", "segments", "skipped_windows"}
+    assert set(data) == {"text", "language", "language_source", "language_probability", "seed", "torch_threads",
+                         "segments", "skipped_windows"}
     assert data["seed"] == 7 and data["language"] == "en" and data["language_probability"] is None
     seg = data["segments"][0]
     assert seg["temperature"] == 0.5

@@ -58,11 +58,13 @@ def test_forced_fallback_records_every_attempt_in_order():
     kept_text = "".join(s.text for s in t.segments).strip()
     assert kept_text == attempts[-1].text
     d = t.to_dict()
-    assert set(d) == {"text", "language", "language_probability", "seed", "segments", "skipped_windows"}
+    assert set(d) == {"text", "language", "language_source", "language_probability", "seed", "torch_threads",
+                      "segments", "skipped_windows"}
     assert d["seed"] == 3
     assert set(d["segments"][0]) == {"start", "end", "text", "window", "temperature", "attempts"}
     assert set(d["segments"][0]["attempts"][0]) == {"temperature", "text", "avg_logprob", "compression_ratio",
-                                                    "no_speech_prob", "accepted", "reason", "failed"}
+                                                    "no_speech_prob", "accepted", "reason", "failed", "seed", "seek",
+                                                    "frames"}
     assert all(a["failed"] == ["logprob"] for a in d["segments"][0]["attempts"])
 
 

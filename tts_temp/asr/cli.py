@@ -10,10 +10,11 @@ import argparse
 import io
 import json
 import math
+import os
 import sys
 from pathlib import Path
 
-from tts_temp.audio import AudioError, write_atomic_text
+from tts_temp.audio import AudioError, atomic_path
 from tts_temp.errors import UserError
 
 FORMATS = ("txt", "json", "srt", "vtt", "tsv")
@@ -95,26 +96,30 @@ def register(sub: argparse._SubParsersAction) -> None:
     _flag(p, "output-dir", "-o", default=None, help="write AUDIO_NAME.EXT files here instead of stdout")
     _flag(p, "verbose", type=_bool, nargs="?", const=True, default=False, help="print segments as they are decoded")
     p.set_defaults(func=run)
+    p.error = _one_line_error  # argparse's own errors (a bad number, a missing value): one line too
+
+
+def _one_line_error(message: str) -> None:
+    """argparse prints its usage text and the error; the house rule is one line and exit 2."""
+    print(f"tts-temp transcribe: error: {one_line(message)}", file=sys.stderr)
+    sys.exit(2)
+
+
+def one_line(text: str) -> str:
+    """`text` with every character that would break the line escaped (a file name may hold a
+    newline, or U+2028), so that an error stays one line."""
+    return "".join(ch.encode("unicode_escape").decode("ascii") if len(f"a{ch}a".splitlines()) > 1 else ch
+                   for ch in text)
 
 
 def _options(args: argparse.Namespace) -> dict:
     """Check every option before touching audio; turn bad values into UserError."""
     from tts_temp.asr.fallback import schedule
-    from tts_temp.asr.transcribe import _clip_timestamps, language_code
+    from tts_temp.asr.transcribe import _clip_timestamps, check_decode_numbers, language_code
     from tts_temp.asr.vad import VadOptions
+    from tts_temp.sampling.seeds import check_seed
     from tts_temp.sampling.temperature import check_top_k, check_top_p
 
-    try:
-        temps = schedule(args.temperature, args.temperature_increment_on_fallback)
-        check_top_k(args.top_k)
-        check_top_p(args.top_p)
-        language = language_code(args.language)
-        _clip_timestamps(args.clip_timestamps)
-        vad_parameters = json.loads(args.vad_parameters) if args.vad_parameters else None
-        if vad_parameters is not None:
-            VadOptions.from_parameters(vad_parameters)
-    except (ValueError, TypeError) as exc:  # json.JSONDecodeError is a ValueError
-        raise UserError(str(exc).splitlines()[0]) from exc
     for name in ("compression_ratio_threshold", "logprob_threshold", "no_speech_threshold", "patience",
                  "length_penalty", "prompt_reset_temperature", "hallucination_silence_threshold"):
         value = getattr(args, name)
@@ -124,6 +129,24 @@ def _options(args: argparse.Namespace) -> dict:
         value = getattr(args, name)
         if value is not None and value < 1:
             raise UserError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+    try:
+        temps = schedule(args.temperature, args.temperature_increment_on_fallback)
+        check_top_k(args.top_k)
+        check_top_p(args.top_p)
+        language = language_code(args.language)
+        _clip_timestamps(args.clip_timestamps)
+        if args.seed is not None:
+            check_seed(args.seed, "--seed")
+        check_decode_numbers({"best_of": args.best_of, "beam_size": args.beam_size, "patience": args.patience,
+                              "length_penalty": args.length_penalty})
+        try:
+            vad_parameters = json.loads(args.vad_parameters) if args.vad_parameters else None
+        except ValueError as exc:  # json.JSONDecodeError
+            raise UserError(f"--vad-parameters is not JSON ({exc})") from exc
+        if vad_parameters is not None:
+            VadOptions.from_parameters(vad_parameters)
+    except (ValueError, TypeError) as exc:
+        raise UserError(str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__) from exc
     return dict(temperature=temps, best_of=args.best_of, beam_size=args.beam_size, patience=args.patience,
                 length_penalty=args.length_penalty, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
                 compression_ratio_threshold=args.compression_ratio_threshold,
@@ -139,8 +162,8 @@ def _options(args: argparse.Namespace) -> dict:
 
 def render(transcript, fmt: str) -> str:
     """One output format as text: our JSON schema, or whisper's writers for the others."""
-    if fmt == "json":
-        return json.dumps(transcript.to_dict(), ensure_ascii=False)
+    if fmt == "json":  # to_dict maps NaN and infinities to null; allow_nan=False proves it
+        return json.dumps(transcript.to_dict(), ensure_ascii=False, allow_nan=False)
     from whisper.utils import get_writer
 
     buffer = io.StringIO()
@@ -150,13 +173,52 @@ def render(transcript, fmt: str) -> str:
     return buffer.getvalue()
 
 
+def _prepare_output_dir(folder: Path) -> None:
+    """Make the output folder now (before any audio is read), or say in one line why it cannot be."""
+    for parent in (folder, *folder.parents):
+        if parent.exists() and not parent.is_dir():
+            raise UserError(f"{folder}: --output-dir cannot be made: {parent} is a file")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"{folder}: --output-dir cannot be made ({exc.strerror or exc})") from exc
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UserError(f"{folder}: --output-dir is not writable")
+
+
+def write_all(files: dict[Path, str]) -> None:
+    """Write every file or none: all go to temp files beside their targets first, and are renamed
+    into place only once all of them are written (a UserError leaves no new file behind)."""
+    temps: dict[Path, Path] = {}
+    try:
+        for target, text in files.items():
+            if target.is_dir():
+                raise UserError(f"{target}: cannot write the output, a folder has that name")
+            temps[target] = atomic_path(target)[1]  # beside the target, with the usual permissions
+            temps[target].write_bytes(text.encode("utf-8"))
+        for target, tmp in temps.items():
+            os.replace(tmp, target)
+    except OSError as exc:
+        raise UserError(f"cannot write the outputs in {next(iter(files)).parent} ({exc.strerror or exc})") from exc
+    finally:
+        for tmp in temps.values():
+            tmp.unlink(missing_ok=True)
+
+
 def run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except UserError as exc:  # its text may quote a path or value holding a line break
+        raise UserError(one_line(str(exc))) from exc
+
+
+def _run(args: argparse.Namespace) -> int:
     options = _options(args)
     fmt = args.output_format or ("all" if args.output_dir else "json")
     if fmt == "all" and not args.output_dir:
         raise UserError("--output-format all needs --output-dir")
-    if args.output_dir and Path(args.output_dir).exists() and not Path(args.output_dir).is_dir():
-        raise UserError(f"{args.output_dir}: --output-dir is not a folder")
+    if args.output_dir:
+        _prepare_output_dir(Path(args.output_dir))
 
     from tts_temp.asr.transcribe import transcribe
     from tts_temp.asr.weights import load_model
@@ -164,7 +226,7 @@ def run(args: argparse.Namespace) -> int:
     model = load_model(args.model, device=args.device, compute_type=args.compute_type)
     if not model.is_multilingual and options["language"] not in (None, "en"):
         # as whisper's CLI: an English-only model cannot do another language
-        print(f"tts-temp transcribe: warning: {args.model} is an English-only model but got language "
+        print(f"tts-temp transcribe: warning: {one_line(args.model)} is an English-only model but got language "
               f"{options['language']!r}; using English instead", file=sys.stderr)
         options["language"] = "en"
     failed = 0
@@ -174,13 +236,17 @@ def run(args: argparse.Namespace) -> int:
             formats = FORMATS if fmt == "all" else (fmt,)
             rendered = {f: render(transcript, f) for f in formats}  # all in memory before any write
         except (UserError, AudioError, ValueError) as exc:
-            print(f"tts-temp transcribe: error: {exc}", file=sys.stderr)
+            print(f"tts-temp transcribe: error: {one_line(str(exc))}", file=sys.stderr)
             failed += 1
             continue
         if args.output_dir:
             stem = Path(path).stem
-            for f, text in rendered.items():
-                write_atomic_text(Path(args.output_dir) / f"{stem}.{f}", text)
+            try:
+                write_all({Path(args.output_dir) / f"{stem}.{f}": text for f, text in rendered.items()})
+            except UserError as exc:
+                print(f"tts-temp transcribe: error: {one_line(str(exc))}", file=sys.stderr)
+                failed += 1
+                continue
         else:
             sys.stdout.write(rendered[fmt] + ("\n" if not rendered[fmt].endswith("\n") else ""))
             sys.stdout.flush()

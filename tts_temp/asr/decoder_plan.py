@@ -9,12 +9,15 @@ weights, the output projection as one contiguous matrix. The products and their 
 whisper's, so logits agree with stock's up to float rounding, not bit for bit (fused and packed
 products may sum in another order); float32 text stays identical to stock whisper (the parity tests).
 
-A plan is made once per model and dtype and remade when a decoder weight changes in place
-(`DecoderPlan.of`).
+A plan is made once per model and dtype and remade when a decoder weight changes: the key is
+the weights' content (`fingerprint`), not a version counter, which writes through `.data` or
+`torch.no_grad()` views do not always move. An int8 model's projection is an int8 copy of the
+embedding, so it is remade with the plan when the embedding changes.
 """
 from __future__ import annotations
 
 import functools
+import threading
 import weakref
 from dataclasses import dataclass
 from typing import Callable
@@ -72,16 +75,28 @@ class DecoderPlan:
 
     @classmethod
     def of(cls, model: Whisper, dtype: torch.dtype) -> "DecoderPlan":
-        """The model's plan for `dtype`, made at the first call and kept while its weights stay."""
-        key = (dtype, *((p.data_ptr(), p._version) for p in model.decoder.parameters()))
-        cached = _PLANS.get(model)
-        if cached is None or cached[0] != key:
-            cached = (key, _make_plan(model, dtype))
-            _PLANS[model] = cached
-        return cached[1]
+        """The model's plan for `dtype`, made at the first call and kept while its weights stay.
+
+        Hashing reads every decoder weight once: resolve a plan once per transcription and pass
+        it on, rather than once per decode."""
+        key = (dtype, *(fingerprint(p) for p in model.decoder.parameters()))
+        with _LOCK:  # several threads may ask for the same model's plan at once
+            cached = _PLANS.get(model)
+            if cached is None or cached[0] != key:
+                cached = (key, _make_plan(model, dtype))
+                _PLANS[model] = cached
+            return cached[1]
 
 
 _PLANS: "weakref.WeakKeyDictionary[Whisper, tuple[tuple, DecoderPlan]]" = weakref.WeakKeyDictionary()
+_LOCK = threading.RLock()
+
+
+def fingerprint(tensor: Tensor) -> tuple:
+    """Where a tensor lives and a hash of its content: equal exactly when the weights are unchanged
+    (up to hash collisions), however they were written."""
+    t = tensor.detach()
+    return (t.data_ptr(), tuple(t.shape), t.dtype, torch.hash_tensor(t.contiguous()).view(torch.int64).item())
 
 
 def _float_product(weight: Tensor, bias: Tensor | None, dtype: torch.dtype) -> Product:
@@ -138,9 +153,18 @@ class FloatProjection:
 
 
 def _projection(model: Whisper, dtype: torch.dtype) -> Product:
-    """Hidden states -> logits: an int8 model has its own int8 projection (quantize.py)."""
+    """Hidden states -> logits: an int8 model has its own int8 projection (quantize.py), remade here
+    when the embedding it copies has changed."""
     int8 = getattr(model.decoder, "int8_projection", None)
-    return int8.function() if int8 is not None else FloatProjection(model.decoder.token_embedding.weight, dtype)
+    embedding = model.decoder.token_embedding.weight
+    if int8 is None:
+        return FloatProjection(embedding, dtype)
+    source = fingerprint(embedding)
+    if getattr(int8, "source", None) != source:
+        int8 = type(int8)(embedding, None)
+        int8.source = source
+        model.decoder.int8_projection = int8
+    return int8.function()
 
 
 @torch.no_grad()

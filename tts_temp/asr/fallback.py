@@ -54,6 +54,10 @@ class Attempt:
     accepted: bool = False
     reason: str = ""
     seed: int | None = field(default=None, repr=False)  # the generator seed used, for T > 0
+    # the window the attempt decoded: its first mel frame (100 per second of the decoded audio) and
+    # its length in frames; with `seed`, what replays this attempt alone (transcribe.attempt_seed)
+    seek: int | None = field(default=None, repr=False)
+    frames: int | None = field(default=None, repr=False)
     # The thresholds this attempt crossed, as data (see CRITERIA); `reason` says the same in words.
     # "no_speech" means whisper's silence rule held: the attempt is then accepted as silence.
     failed: tuple[str, ...] = ()
@@ -68,6 +72,9 @@ class Attempt:
             "accepted": self.accepted,
             "reason": self.reason,
             "failed": list(self.failed),
+            "seed": self.seed,
+            "seek": self.seek,
+            "frames": self.frames,
         }
 
 

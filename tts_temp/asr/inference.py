@@ -66,12 +66,12 @@ class CachedInference(Inference):
     """
 
     def __init__(self, model: Whisper, window: EncodedWindow, initial_token_length: int,
-                 sot_index: int | None = None):
+                 sot_index: int | None = None, plan: DecoderPlan | None = None):
         self.model = model
         self.window = window
         self.initial_token_length = initial_token_length
         self.sot_index = sot_index
-        self.plan = DecoderPlan.of(model, window.features.dtype)
+        self.plan = plan if plan is not None else DecoderPlan.of(model, window.features.dtype)
         # keys and values of every layer in one buffer: one write per layer and step, one copy per
         # beam reorder; (n_layer, 2, batch, n_text_ctx, n_state)
         self.kv: Tensor | None = None

@@ -14,17 +14,25 @@ PyTorch's own fbgemm dynamic-quantisation ops (`quantized::linear_prepack` /
 quantised per call from their own range, int32 accumulation, float32 out. They ship inside the
 torch wheel we already depend on (no new package) and run on any x86-64 CPU (AVX2, AVX-512,
 VNNI). docs/benchmarks.md has the measurements behind the choice.
+
+Without VNNI, fbgemm's AVX2 and AVX-512 kernels multiply unsigned 8-bit activations by signed
+8-bit weights and add neighbouring pairs into *saturating* 16-bit sums (255 * 127 * 2 overflows
+32,767), so large activations against large weights clip silently. There the activations are
+quantised to 7 bits (`reduce_range`, PyTorch's own default for fbgemm), which cannot overflow;
+with VNNI the sums are 32-bit and the full 8 bits are kept.
 """
 from __future__ import annotations
 
+import os
 import warnings
 from typing import Callable
 
 import torch
 from torch import Tensor, nn
-from whisper.model import MultiHeadAttention, Whisper
+from whisper.model import Whisper
 
-from tts_temp.asr.decoder_plan import stacked_qkv
+from tts_temp.asr import attention
+from tts_temp.asr.decoder_plan import fingerprint, stacked_qkv
 from tts_temp.errors import UserError
 
 COMPUTE_TYPES = ("float32", "int8", "float16")
@@ -61,17 +69,17 @@ def int8_attention_dtype() -> torch.dtype:
     return torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else torch.float32
 
 
-class _LowPrecisionAttention(MultiHeadAttention):
-    """whisper's attention with the SDPA product in `attention_dtype` (the encoder of an int8 model)."""
+# fbgemm's FBGEMM_ENABLE_INSTRUCTIONS values that select kernels with 32-bit (VNNI) sums
+_VNNI_KERNELS = ("AVX512_E1", "AVX512_E1_256")
 
-    attention_dtype = torch.bfloat16
 
-    def qkv_attention(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None):
-        if not MultiHeadAttention.use_sdpa:  # whisper's explicit path (it returns the weights)
-            return super().qkv_attention(q, k, v, mask)
-        dt = self.attention_dtype
-        out, qk = super().qkv_attention(q.to(dt), k.to(dt), v.to(dt), mask)
-        return out.to(q.dtype), qk
+def fbgemm_has_vnni() -> bool:
+    """Whether fbgemm's int8 kernels sum in 32 bits here: the CPU has AVX512-VNNI (torch's own
+    test) and fbgemm was not told to use older kernels (FBGEMM_ENABLE_INSTRUCTIONS)."""
+    forced = os.environ.get("FBGEMM_ENABLE_INSTRUCTIONS", "").strip().upper()
+    if forced and forced not in _VNNI_KERNELS:
+        return False
+    return bool(torch.cpu._is_vnni_supported())
 
 
 class Int8Linear(nn.Module):
@@ -88,6 +96,8 @@ class Int8Linear(nn.Module):
             qweight = torch.quantize_per_channel(w, scale.double(), zero, 0, torch.qint8)
         b = None if bias is None else bias.detach().float()
         self._packed = torch.ops.quantized.linear_prepack(qweight, b)
+        # 7-bit activations where the kernels' 16-bit pair sums could saturate (module docstring)
+        self.reduce_range = not fbgemm_has_vnni()
 
     @classmethod
     def from_linear(cls, linear: nn.Linear) -> "Int8Linear":
@@ -97,18 +107,18 @@ class Int8Linear(nn.Module):
         flat = x.reshape(-1, self.in_features)
         if flat.dtype != torch.float32:
             flat = flat.float()
-        # reduce_range=False: full 8-bit activations, int32 accumulation on VNNI/AVX-512 and AVX2
-        out = torch.ops.quantized.linear_dynamic(flat, self._packed, False)
+        out = torch.ops.quantized.linear_dynamic(flat, self._packed, self.reduce_range)
         return out.view(*x.shape[:-1], self.out_features)
 
     def function(self) -> Callable[[Tensor], Tensor]:
         """The product as a bare call for the decoding loop (decoder_plan.py): float32 input of any
         shape (..., in_features), no module call, no reshapes."""
-        op, packed = torch.ops.quantized.linear_dynamic.default, self._packed
-        return lambda x: op(x, packed, False)
+        op, packed, reduce_range = torch.ops.quantized.linear_dynamic.default, self._packed, self.reduce_range
+        return lambda x: op(x, packed, reduce_range)
 
     def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, int8 ({_ENGINE})"
+        bits = 7 if self.reduce_range else 8
+        return f"in_features={self.in_features}, out_features={self.out_features}, int8 ({_ENGINE}, {bits}-bit activations)"
 
 
 def _swap_linears(module: nn.Module) -> int:
@@ -134,6 +144,7 @@ def apply_compute_type(model: Whisper, compute_type: str | None, device: str | t
     """
     device = model.device if device is None else torch.device(device)
     ct = check_compute_type(compute_type, device)
+    attention.adopt(model)
     current = getattr(model, "compute_type", DEFAULT_COMPUTE_TYPE)
     if current == ct:
         model.compute_type = ct  # recorded, so transcribe computes in float32 on CUDA too
@@ -149,7 +160,9 @@ def apply_compute_type(model: Whisper, compute_type: str | None, device: str | t
         model.attention_dtype = int8_attention_dtype()
         if model.attention_dtype != torch.float32:
             for block in model.encoder.blocks:
-                block.attn.__class__ = _LowPrecisionAttention
+                block.attn.attention_dtype = model.attention_dtype
+        # the decoder plan remakes this copy whenever the embedding changes (decoder_plan.py)
         model.decoder.int8_projection = Int8Linear(model.decoder.token_embedding.weight, None)
+        model.decoder.int8_projection.source = fingerprint(model.decoder.token_embedding.weight)
     model.compute_type = ct
     return model

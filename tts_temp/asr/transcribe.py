@@ -12,9 +12,10 @@ add word timestamps, skip hallucinations, emit), in the spirit of whisper's `dec
 """
 from __future__ import annotations
 
+import math
 import os
-import secrets
 import sys
+import threading
 import warnings
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -31,22 +32,43 @@ from whisper.tokenizer import LANGUAGES, TO_LANGUAGE_CODE, get_tokenizer
 from whisper.utils import get_end
 
 from tts_temp import audio as audio_io
+from tts_temp.asr import attention
 from tts_temp.asr import vad as vad_filter_
 from tts_temp.asr.fallback import WHISPER_SCHEDULE, Attempt, FallbackPolicy, choose_when_all_failed
 from tts_temp.asr.fallback import failures, judge, schedule, should_reset_prompt, should_skip_as_silence
 from tts_temp.asr.beam import BatchedBeamSearchDecoder
 from tts_temp.asr.filters import faster_filters
+from tts_temp.asr.decoder_plan import DecoderPlan
 from tts_temp.asr.inference import CachedInference, EncodedWindow
 from tts_temp.asr.sampler import SamplingOptions, SeededSampler
+from tts_temp.errors import UserError
+from tts_temp.sampling.seeds import check_seed, derive_seed, draw_seed
 from tts_temp.sampling.temperature import check_top_k, check_top_p
 
 _DECODE_KEYS = {"task", "language", "sample_len", "best_of", "beam_size", "patience", "length_penalty",
                 "prefix", "suppress_tokens", "suppress_blank", "without_timestamps",
                 "max_initial_timestamp", "fp16"}
-SILENCE_FLOOR = 1e-4  # peak amplitude (-80 dBFS) below which a window is digital silence
+# Digital silence: no sample beyond one step of 16-bit audio (2**-15, -90.3 dBFS), i.e. zeros or
+# dither. Quiet real speech (-81 dBFS and below) is still decoded: whisper's log-mel normalises level.
+SILENCE_FLOOR = 2.0**-15
 PREPEND_PUNCTUATIONS = "\"'“¿([{-"
 APPEND_PUNCTUATIONS = "\"'.。,，!！?？:：”)]}、"
 _PUNCTUATION = PREPEND_PUNCTUATIONS + APPEND_PUNCTUATIONS
+# whisper's language detection and word alignment run the decoder's own modules: alignment hooks
+# them and flips whisper's process-wide SDPA flag, so the two never run in two threads at once
+_DECODER_MODULES = threading.Lock()
+
+
+def json_safe(value: Any) -> Any:
+    """`value` with every NaN or infinite float replaced by None: JSON has no such numbers (a
+    -Infinity avg_logprob, a NaN ratio), so the output stays JSON that any reader parses."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
 
 
 @dataclass
@@ -90,16 +112,24 @@ class SkippedWindow:
 class Transcript:
     text: str
     segments: list[Segment]
-    language: str
+    # None only for a multilingual model with no language given and nothing to detect it from
+    # (empty audio, or no speech under the VAD)
+    language: str | None
     seed: int | None = None  # replaying with this seed gives the same result
-    language_probability: float | None = None  # None when the language was given, not detected
+    # how the language was found: "detected" (with its probability), "given", "model" (an
+    # English-only model), or "none" (nothing to detect it from)
+    language_source: str = "given"
+    language_probability: float | None = None  # set only when the language was detected
     skipped: list[SkippedWindow] = field(default_factory=list)
+    torch_threads: int | None = None  # float32 sums (and so, rarely, a text) may depend on it
 
     def to_dict(self) -> dict:
-        """The JSON schema of the CLI: text, language, seed, segments with their attempts, skipped windows."""
-        return {"text": self.text, "language": self.language, "language_probability": self.language_probability,
-                "seed": self.seed, "segments": [s.to_dict() for s in self.segments],
-                "skipped_windows": [w.to_dict() for w in self.skipped]}
+        """The JSON schema of the CLI: text, language, seed, segments with their attempts, skipped
+        windows. Non-finite numbers are null (`json_safe`)."""
+        return json_safe({"text": self.text, "language": self.language, "language_source": self.language_source,
+                          "language_probability": self.language_probability, "seed": self.seed,
+                          "torch_threads": self.torch_threads, "segments": [s.to_dict() for s in self.segments],
+                          "skipped_windows": [w.to_dict() for w in self.skipped]})
 
     def to_whisper_dict(self) -> dict:
         """whisper's own result shape, for its txt/srt/vtt/tsv writers."""
@@ -137,9 +167,9 @@ class _WindowTask(DecodingTask):
     """whisper's DecodingTask on an already-encoded window, with our sampler and cache."""
 
     def __init__(self, model: Whisper, options: DecodingOptions, window: EncodedWindow,
-                 sampling: SamplingOptions):
+                 sampling: SamplingOptions, plan: DecoderPlan | None = None):
         super().__init__(model, options)
-        self.inference = CachedInference(model, window, len(self.initial_tokens), self.sot_index)
+        self.inference = CachedInference(model, window, len(self.initial_tokens), self.sot_index, plan)
         self.logit_filters = faster_filters(self.logit_filters)
         if options.beam_size is not None:
             self.decoder = BatchedBeamSearchDecoder(options.beam_size, self.tokenizer.eot, self.inference,
@@ -162,14 +192,17 @@ class _FeaturesModel:
         return getattr(self._model, name)
 
 
-def _attempt_seed(seed: int, seek: int, index: int) -> int:
-    """A distinct, stable seed per (window, attempt), so an attempt is reproducible on its own."""
-    return (seed * 1_000_003 + seek * 1009 + index) % (2**63 - 1)
+def attempt_seed(run_seed: int, seek: int, index: int) -> int:
+    """The seed of the index-th attempt on the window starting at mel frame `seek`: derived from
+    the run's seed, so each attempt replays on its own from (its seed, its window)."""
+    return derive_seed(run_seed, seek, index)
 
 
 def decode_window(model: Whisper, window: EncodedWindow, policy: FallbackPolicy,
-                  decode: dict, sampling: SamplingOptions, seek: int = 0) -> tuple[Attempt, list[Attempt]]:
-    """Try the policy's temperatures on one encoded window; return (kept, all attempts)."""
+                  decode: dict, sampling: SamplingOptions, seek: int = 0,
+                  plan: DecoderPlan | None = None, frames: int | None = None) -> tuple[Attempt, list[Attempt]]:
+    """Try the policy's temperatures on one encoded window (mel frames [seek, seek + frames) of the
+    audio); return (kept, all attempts)."""
     attempts: list[Attempt] = []
     for index, t in enumerate(policy.temperatures):
         kwargs = dict(decode)
@@ -179,12 +212,12 @@ def decode_window(model: Whisper, window: EncodedWindow, policy: FallbackPolicy,
         else:
             kwargs.pop("best_of", None)
         options = DecodingOptions(**kwargs, temperature=t)
-        seed = _attempt_seed(sampling.seed, seek, index) if t > 0 and sampling.seed is not None else None
-        task = _WindowTask(model, options, window, replace(sampling, temperature=t, seed=seed))
+        seed = attempt_seed(sampling.seed, seek, index) if t > 0 and sampling.seed is not None else None
+        task = _WindowTask(model, options, window, replace(sampling, temperature=t, seed=seed), plan)
         result = task.run(window.features)[0]
         attempt = Attempt(temperature=t, tokens=list(result.tokens), text=result.text,
                           avg_logprob=result.avg_logprob, compression_ratio=result.compression_ratio,
-                          no_speech_prob=result.no_speech_prob, seed=seed)
+                          no_speech_prob=result.no_speech_prob, seed=seed, seek=seek, frames=frames)
         attempt.accepted, attempt.reason = judge(attempt, policy)
         attempt.failed = failures(attempt, policy)
         attempts.append(attempt)
@@ -222,6 +255,30 @@ def _clip_timestamps(value: str | list[float] | tuple[float, ...] | None) -> tup
     return stamps
 
 
+def _count(name: str, value: object) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise UserError(f"{name} must be an integer >= 1, got {value!r}")
+
+
+def check_decode_numbers(decode: dict) -> None:
+    """whisper's numeric decoding options, checked up front (whisper checks some only after the
+    model has run, and a negative patience crashes its beam search)."""
+    _count("best_of", decode.get("best_of"))
+    _count("beam_size", decode.get("beam_size"))
+    patience, length_penalty = decode.get("patience"), decode.get("length_penalty")
+    if patience is not None and not (isinstance(patience, (int, float)) and not isinstance(patience, bool)
+                                     and math.isfinite(patience) and patience > 0):
+        raise UserError(f"patience must be a finite number > 0, got {patience!r}")
+    if patience is not None and decode.get("beam_size") is None:
+        raise UserError("patience needs a beam size (beam_size)")
+    if length_penalty is not None and not (isinstance(length_penalty, (int, float))
+                                           and not isinstance(length_penalty, bool) and 0 <= length_penalty <= 1):
+        raise UserError(f"length_penalty must be a number in [0, 1] (whisper's alpha), got {length_penalty!r}")
+    sample_len = decode.get("sample_len")
+    if sample_len is not None:
+        _count("sample_len", sample_len)
+
+
 def make_options(model: Whisper, *, verbose: bool | None = None,
                  temperature: float | tuple[float, ...] | list[float] = WHISPER_SCHEDULE,
                  compression_ratio_threshold: float | None = 2.4, logprob_threshold: float | None = -1.0,
@@ -239,9 +296,7 @@ def make_options(model: Whisper, *, verbose: bool | None = None,
     unknown = set(decode_options) - _DECODE_KEYS
     if unknown:
         raise TypeError(f"unknown transcribe option(s): {', '.join(sorted(unknown))}")
-    for key in ("best_of", "beam_size"):
-        if decode_options.get(key) is not None and decode_options[key] < 1:
-            raise ValueError(f"{key} must be >= 1, got {decode_options[key]}")
+    check_decode_numbers(decode_options)
     decode = dict(decode_options)
     if decode.get("task", "transcribe") not in ("transcribe", "translate"):
         raise ValueError(f"task must be 'transcribe' or 'translate', got {decode['task']!r}")
@@ -260,8 +315,12 @@ def make_options(model: Whisper, *, verbose: bool | None = None,
                             logprob_threshold=logprob_threshold, no_speech_threshold=no_speech_threshold,
                             prompt_reset_temperature=prompt_reset_temperature)
     check_top_k(top_k), check_top_p(top_p)
-    if seed is None and any(t > 0 for t in policy.temperatures):
-        seed = secrets.randbits(63)
+    if seed is not None:
+        seed = check_seed(seed)
+    elif any(t > 0 for t in policy.temperatures):
+        seed = draw_seed()  # below 2**53: it survives JSON readers that parse numbers as doubles
+    if vad_filter and not isinstance(vad_filter, bool):
+        raise UserError(f"vad_filter must be True or False, got {vad_filter!r}")
     return TranscribeOptions(
         policy=policy, sampling=SamplingOptions(temperature=0.0, top_k=top_k, top_p=top_p, seed=seed),
         decode=decode, verbose=verbose, condition_on_previous_text=condition_on_previous_text,
@@ -281,6 +340,7 @@ def transcribe(model: Whisper, audio: str | os.PathLike | np.ndarray | torch.Ten
     seed, one is drawn and returned on the Transcript so that a sampled result can be replayed.
     """
     opts = make_options(model, **options)
+    attention.adopt(model)  # the encoder's attention must not follow whisper's process-wide flag
     if isinstance(audio, (str, os.PathLike)):
         waveform = audio_io.load(audio, SAMPLE_RATE)
     else:
@@ -290,6 +350,8 @@ def transcribe(model: Whisper, audio: str | os.PathLike | np.ndarray | torch.Ten
     if opts.vad is not None:
         chunks = vad_filter_.speech_chunks(waveform, opts.vad)
         waveform, time_map = vad_filter_.collect(waveform, chunks), vad_filter_.TimeMap(chunks)
+        if opts.clip_timestamps:  # the clips name times of the original audio: move them into the speech
+            opts = replace(opts, clip_timestamps=_clips_in_speech(opts.clip_timestamps, time_map))
     # inference mode, not just no_grad: no version counters or autograd metadata on the ~200 small
     # tensors of every decoding step (the plan's tensors made here stay usable under no_grad)
     with torch.inference_mode():
@@ -331,7 +393,9 @@ class _Transcription:
         self.input_stride = N_FRAMES // model.dims.n_audio_ctx
         self.time_precision = self.input_stride * HOP_LENGTH / SAMPLE_RATE
         self.first: tuple[int, int, EncodedWindow] | None = None  # a window encoded for language detection
-        self.language, self.language_probability = self._detect_language()
+        self.language, self.language_probability, self.language_source = self._detect_language()
+        # the decoder's plan, resolved (and its weights hashed) once for every attempt of this audio
+        self.plan = DecoderPlan.of(model, self.dtype)
         self.tokenizer = get_tokenizer(model.is_multilingual, num_languages=model.num_languages,
                                        language=self.language, task=self.decode.get("task", "transcribe"))
         prompt = options.initial_prompt
@@ -349,23 +413,28 @@ class _Transcription:
             return self.first[2], mel
         return EncodedWindow.encode(self.model, mel), mel
 
-    def _detect_language(self) -> tuple[str, float | None]:
-        """As whisper: on the first 30 s of the padded mel (so the same input, the same answer)."""
+    def _detect_language(self) -> tuple[str | None, float | None, str]:
+        """As whisper: on the first 30 s of the padded mel (so the same input, the same answer).
+        Returns (language, probability, source); with no audio there is nothing to detect from
+        (whisper would "detect" a language in padding), so a multilingual model reports none."""
         if self.decode.get("language") is not None:
-            return self.decode["language"], None
-        if not self.model.is_multilingual or self.content_frames <= 0:
+            return self.decode["language"], None, "given"
+        if not self.model.is_multilingual:
             self.decode["language"] = "en"
-            return "en", None
+            return "en", None, "model"
+        if self.content_frames <= 0:
+            return None, None, "none"
         mel = pad_or_trim(self.mel, N_FRAMES).to(self.model.device).to(self.dtype)
         window = EncodedWindow.encode(self.model, mel)
         if self.content_frames >= N_FRAMES:  # the first full window is the same input: encode it once
             self.first = (0, N_FRAMES, window)
-        _, probs = self.model.detect_language(window.features)
+        with _DECODER_MODULES:
+            _, probs = self.model.detect_language(window.features)
         language = max(probs[0], key=probs[0].get)
         self.decode["language"] = language
         if self.options.verbose is not None:
             print(f"Detected language: {LANGUAGES[language].title()} ({probs[0][language]:.2f})", file=sys.stderr)
-        return language, float(probs[0][language])
+        return language, float(probs[0][language]), "detected"
 
     def _prompt(self) -> list[int]:
         """The previous text as context (whisper's rules, including carry_initial_prompt)."""
@@ -413,10 +482,11 @@ class _Transcription:
     def _add_words(self, current: list[Segment], window: EncodedWindow, mel: torch.Tensor, w: _Window) -> None:
         dicts = [{"seek": w.seek, "start": s.start, "end": s.end, "tokens": s.tokens, "text": s.text}
                  for s in current]
-        add_word_timestamps(segments=dicts, model=_FeaturesModel(self.model, window), tokenizer=self.tokenizer,
-                            mel=mel, num_frames=w.size, prepend_punctuations=self.options.prepend_punctuations,
-                            append_punctuations=self.options.append_punctuations,
-                            last_speech_timestamp=self.last_speech_timestamp)
+        with _DECODER_MODULES:
+            add_word_timestamps(segments=dicts, model=_FeaturesModel(self.model, window), tokenizer=self.tokenizer,
+                                mel=mel, num_frames=w.size, prepend_punctuations=self.options.prepend_punctuations,
+                                append_punctuations=self.options.append_punctuations,
+                                last_speech_timestamp=self.last_speech_timestamp)
         for s, d in zip(current, dicts):
             s.start, s.end, s.words = d["start"], d["end"], d.get("words", [])
 
@@ -462,11 +532,14 @@ class _Transcription:
         for s in current:  # an instantaneous or empty segment carries no text
             if s.start == s.end or s.text.strip() == "":
                 s.text, s.tokens, s.words = "", [], ([] if s.words is not None else None)
-        if self.time_map is not None:
+        if self.time_map is not None:  # as faster-whisper: words through their middle's chunk, segments from words
             for s in current:
-                s.start, s.end = self.time_map(s.start), self.time_map(s.end, is_end=True)
                 for word in s.words or []:
-                    word["start"], word["end"] = self.time_map(word["start"]), self.time_map(word["end"], is_end=True)
+                    word["start"], word["end"] = self.time_map.word(word["start"], word["end"])
+                if s.words:
+                    s.start, s.end = s.words[0]["start"], s.words[-1]["end"]
+                else:
+                    s.start, s.end = self.time_map(s.start), self.time_map(s.end, is_end=True)
         if self.options.verbose:
             for s in current:
                 print(f"[{s.start:8.2f} --> {s.end:8.2f}] (T={s.temperature:g}) {s.text}", file=sys.stderr)
@@ -490,7 +563,7 @@ class _Transcription:
         window, mel = self._encode(w.seek, w.size)
         self.decode["prompt"] = self._prompt()
         o = self.options
-        kept, attempts = decode_window(self.model, window, o.policy, self.decode, o.sampling, w.seek)
+        kept, attempts = decode_window(self.model, window, o.policy, self.decode, o.sampling, w.seek, self.plan, w.size)
         if should_skip_as_silence(kept, o.policy):
             self._skip(w, f"no speech: no-speech prob {kept.no_speech_prob:.2f} > {o.policy.no_speech_threshold:g} "
                           f"and avg logprob {kept.avg_logprob:.2f} not above {o.policy.logprob_threshold}", attempts)
@@ -529,8 +602,23 @@ class _Transcription:
                     pbar.update(max(0, min(self.content_frames, seek) - w.seek))
         text = self.tokenizer.decode(self.all_tokens[len(self.initial_prompt_tokens):])
         return Transcript(text=text, segments=self.segments, language=self.language,
-                          seed=self.options.sampling.seed, language_probability=self.language_probability,
-                          skipped=self.skipped)
+                          seed=self.options.sampling.seed, language_source=self.language_source,
+                          language_probability=self.language_probability, skipped=self.skipped,
+                          torch_threads=torch.get_num_threads())
+
+
+def _clips_in_speech(clips: tuple[float, ...], time_map: vad_filter_.TimeMap) -> tuple[float, ...]:
+    """Clip times of the original audio as times of the VAD's concatenated speech. A clip that holds
+    no speech is dropped; an odd list keeps its open end (to the end of the audio)."""
+    mapped = [time_map.to_speech(t) for t in clips]
+    pairs = list(zip(mapped[::2], mapped[1::2]))
+    out = [t for start, end in pairs if end > start for t in (start, end)]
+    if len(mapped) % 2 == 1:
+        out.append(mapped[-1])
+    return tuple(out) if out else (_NOTHING,)
+
+
+_NOTHING = 1e12  # seconds: a single clip start past every audio's end, so nothing is decoded
 
 
 def _seek_clips(clip_timestamps: tuple[float, ...], content_frames: int) -> list[tuple[int, int]]:

@@ -7,6 +7,13 @@ A CTranslate2 model is converted once into an ordinary openai-whisper checkpoint
 (`{"dims", "model_state_dict"}`), cached under a key made from its content, and loaded with
 `torch.load(weights_only=True)` like any other. Quantized folders (int8, int8_float16, int16)
 are dequantized with their stored scales.
+
+The cache keeps a sha256 of each converted file beside it: the key names the source, so a
+flipped byte in the output would otherwise load silently; a file that fails its checksum is
+rebuilt. A cache that cannot be written costs a conversion per load, never the model: the
+conversion then stays in memory (one warning line). Errors are kept apart: a damaged checkpoint
+is rebuilt, while a device that cannot take the model (no such GPU, out of memory) is reported
+as such and leaves the cache alone.
 """
 from __future__ import annotations
 
@@ -15,6 +22,8 @@ import io
 import json
 import os
 import struct
+import sys
+import threading
 from dataclasses import asdict
 from pathlib import Path
 from typing import BinaryIO, Sequence
@@ -267,24 +276,67 @@ def _content_key(files: Sequence[Path]) -> str:
     return digest.hexdigest()[:32]
 
 
+class DamagedCheckpoint(UserError):
+    """The file is not a usable openai-whisper checkpoint (as opposed to a device that refused it)."""
+
+
+class CacheUnwritable(OSError):
+    """The cache could not take a conversion; `data` holds the converted checkpoint's bytes."""
+
+    def __init__(self, message: str, data: bytes):
+        super().__init__(message)
+        self.data = data
+
+
+def _checksum_path(target: Path) -> Path:
+    return target.with_name(target.name + ".sha256")
+
+
+def read_verified(target: Path) -> bytes | None:
+    """The cached file's bytes if they match the checksum written beside them, else None."""
+    try:
+        data = target.read_bytes()
+        expected = _checksum_path(target).read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return data if hashlib.sha256(data).hexdigest() == expected else None
+
+
+def _cache_target(model_dir: Path, parts: Sequence[Path] | None) -> Path:
+    bins = list(parts) if parts else [model_dir / "model.bin"]
+    config = model_dir / "config.json"
+    return cache_dir() / f"whisper-ct2-{_content_key(bins + ([config] if config.is_file() else []))}.pt"
+
+
 def converted_checkpoint(model_dir: str | os.PathLike | None = None, parts: Sequence[Path] | None = None) -> Path:
     """Convert (once) and return the cached checkpoint path for a CTranslate2 directory.
 
     The cache key is the content of model.bin (or its parts) and config.json, never a size or
-    a path, so different weights never share a cached conversion.
+    a path, so different weights never share a cached conversion; a cached file whose checksum
+    does not match is converted again. Raises `CacheUnwritable` (with the bytes) when the cache
+    cannot be written.
     """
+    return _converted(model_dir, parts)[0]
+
+
+def _converted(model_dir: str | os.PathLike | None, parts: Sequence[Path] | None) -> tuple[Path, bytes]:
+    """(cached path, its verified bytes): read from the cache, or converted and written there."""
     model_dir = Path(model_dir) if model_dir is not None else bundled_model_dir()
-    bins = list(parts) if parts else [model_dir / "model.bin"]
-    config = model_dir / "config.json"
-    target = cache_dir() / f"whisper-ct2-{_content_key(bins + ([config] if config.is_file() else []))}.pt"
-    if not target.is_file():
+    target = _cache_target(model_dir, parts)
+    data = read_verified(target)
+    if data is None:
         buffer = io.BytesIO()
         torch.save(convert_ctranslate2(model_dir, parts), buffer)
-        write_atomic_bytes(target, buffer.getvalue())
-    return target
+        data = buffer.getvalue()
+        try:
+            write_atomic_bytes(target, data)
+            write_atomic_bytes(_checksum_path(target), hashlib.sha256(data).hexdigest().encode("ascii"))
+        except OSError as exc:
+            raise CacheUnwritable(f"{target.parent}: {exc.strerror or exc}", data) from exc
+    return target, data
 
 
-def _build(checkpoint: dict, device: str | torch.device) -> Whisper:
+def _build(checkpoint: dict) -> Whisper:
     model = Whisper(ModelDimensions(**checkpoint["dims"]))
     model.load_state_dict(checkpoint["model_state_dict"])
     heads = checkpoint.get("alignment_heads")
@@ -293,17 +345,34 @@ def _build(checkpoint: dict, device: str | torch.device) -> Whisper:
         for layer, head in heads:
             mask[layer, head] = True
         model.register_buffer("alignment_heads", mask.to_sparse(), persistent=False)
-    return model.to(device).eval()
+    return model.eval()
 
 
-def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> Whisper:
-    """Load an openai-whisper checkpoint file; a broken file is a UserError, not a traceback."""
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:200]
+
+
+def load_checkpoint(path: str | os.PathLike | io.BytesIO, device: str | torch.device = "cpu",
+                    name: str | None = None) -> Whisper:
+    """Load an openai-whisper checkpoint (a file, or bytes in memory); a broken one is a
+    `DamagedCheckpoint`, a device that cannot take the model a plain UserError."""
+    name = name or str(path)
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-        return _build(checkpoint, device)
+        model = _build(torch.load(path, map_location="cpu", weights_only=True))
     except Exception as exc:  # unpickling, missing keys, shape mismatches: all "corrupt"
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"{path}: not a usable openai-whisper checkpoint ({reason[:200]})") from exc
+        raise DamagedCheckpoint(f"{name}: not a usable openai-whisper checkpoint ({_reason(exc)})") from exc
+    return to_device(model, torch.device(device))
+
+
+def to_device(model: Whisper, device: torch.device) -> Whisper:
+    """Move a built model; a device error (no such GPU, out of memory) says so, and blames no file."""
+    if device.type == "cpu":
+        return model
+    try:
+        return model.to(device)
+    except (RuntimeError, AssertionError, ValueError) as exc:  # torch.OutOfMemoryError is a RuntimeError
+        raise UserError(f"cannot put the model on device {str(device)!r} ({_reason(exc)})") from exc
 
 
 def _whisper_cache_file(name: str) -> Path | None:
@@ -326,6 +395,9 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
         raise UserError(f"device {str(device)!r} asked for, but CUDA is not available here (torch {torch.__version__})")
     if device.type not in ("cpu", "cuda"):
         raise UserError(f"unsupported device {str(device)!r}: use cpu, cuda or cuda:N")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise UserError(f"device {str(device)!r} asked for, but this machine has {torch.cuda.device_count()} "
+                        f"CUDA device(s) (cuda:0 to cuda:{torch.cuda.device_count() - 1})")
     return device
 
 
@@ -384,19 +456,43 @@ def _load(name: str, device: torch.device) -> Whisper:
     raise UserError(f"unknown model {name!r}: give a checkpoint path or one of {known}")
 
 
+_WARNED: set[str] = set()
+_WARN_LOCK = threading.Lock()
+
+
+def _warn_once(message: str) -> None:
+    with _WARN_LOCK:
+        if message in _WARNED:
+            return
+        _WARNED.add(message)
+    print(f"tts-temp: warning: {message}", file=sys.stderr)
+
+
 def _load_converted(model_dir: Path | None, parts: Sequence[Path] | None, device: torch.device) -> Whisper:
-    """Convert (or reuse the cache) and load; a cached file that no longer loads is rebuilt once."""
-    target = _convert_or_fail(model_dir, parts)
+    """Convert (or reuse the cache) and load. A cached file that fails to load although its checksum
+    matched is rebuilt once; an unwritable cache leaves the conversion in memory."""
+    name = str(model_dir or "the bundled model")
     try:
-        return load_checkpoint(target, device)
-    except UserError:
-        target.unlink(missing_ok=True)  # corrupt cache (disk full, killed writer, bit rot)
-        return load_checkpoint(_convert_or_fail(model_dir, parts), device)
+        target, data = _convert_or_fail(model_dir, parts)
+    except CacheUnwritable as exc:
+        _warn_once(f"cannot write the model cache ({exc}); converting in memory, every run")
+        return load_checkpoint(io.BytesIO(exc.data), device, name=name)
+    try:
+        return load_checkpoint(io.BytesIO(data), device, name=str(target))
+    except DamagedCheckpoint:  # checksum right, still unloadable (a converter bug): convert once more
+        target.unlink(missing_ok=True)
+        try:
+            target, data = _convert_or_fail(model_dir, parts)
+        except CacheUnwritable as exc:
+            data = exc.data
+        return load_checkpoint(io.BytesIO(data), device, name=str(target))
 
 
-def _convert_or_fail(model_dir: Path | None, parts: Sequence[Path] | None = None) -> Path:
+def _convert_or_fail(model_dir: Path | None, parts: Sequence[Path] | None = None) -> tuple[Path, bytes]:
     try:
-        return converted_checkpoint(model_dir, parts)
+        return _converted(model_dir, parts)
+    except CacheUnwritable:
+        raise
     except (ValueError, KeyError, OSError, struct.error) as exc:
         where = model_dir or "the bundled model"
         raise UserError(f"{where}: cannot convert the CTranslate2 model ({exc})") from exc

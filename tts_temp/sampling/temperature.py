@@ -75,6 +75,13 @@ def filter_top_p(logits: Tensor, top_p: float | None) -> Tensor:
     return logits.masked_fill(drop, -math.inf)
 
 
+def _cdf(scaled: Tensor) -> Tensor:
+    """The running sum of softmax(scaled) per row. Inverse-CDF sampling draws one uniform number per
+    row instead of one per token, which is much faster than torch.multinomial over a 50k
+    vocabulary on the CPU; zero-probability tokens never own an interval, so they are never drawn."""
+    return torch.softmax(scaled, dim=-1).cumsum(dim=-1)
+
+
 def sample_logits(
     logits: Tensor,
     temperature: float,
@@ -92,11 +99,14 @@ def sample_logits(
         # the CPU (measured in docs/benchmarks.md)
         return logits.max(dim=-1).indices
     scaled = logits.float() / temperature
-    scaled = filter_top_p(filter_top_k(scaled, top_k), top_p)
-    # inverse-CDF sampling: one uniform number per row instead of one per token, which makes
-    # it much faster than torch.multinomial over a 50k vocabulary on the CPU; zero-probability
-    # tokens never own an interval of the CDF, so they are never drawn
-    cdf = torch.softmax(scaled, dim=-1).cumsum(dim=-1)
+    cdf = _cdf(filter_top_p(filter_top_k(scaled, top_k), top_p))
+    if not bool(torch.isfinite(cdf[..., -1]).all()):
+        # T so small that logits / T overflowed (inf - inf is NaN inside the softmax, and the NaN
+        # CDF would pick the last token): shift by the row's maximum first, so the maximum stays 0
+        # and the others go to -inf, which is the limit T -> 0, the argmax (ties shared)
+        logits = logits.float()
+        scaled = (logits - logits.amax(dim=-1, keepdim=True)) / temperature
+        cdf = _cdf(filter_top_p(filter_top_k(scaled, top_k), top_p))
     u = torch.rand(cdf.shape[:-1] + (1,), generator=generator, dtype=cdf.dtype, device=cdf.device)
     index = torch.searchsorted(cdf, u * cdf[..., -1:], right=True)
     return index.clamp_(max=cdf.shape[-1] - 1).squeeze(-1)
