@@ -31,9 +31,19 @@ class GriffinLim:
     momentum: float = 0.99
     power: float = 1.2  # sharpen the magnitude a little; softens Griffin-Lim's phasiness
 
+    feature_kind = "mel"   # what frames it takes (see tts_temp.tts.frames)
+
     @property
     def sample_rate(self) -> int:
         return self.cfg.sample_rate
+
+    @property
+    def hop_length(self) -> int:
+        return self.cfg.hop_length
+
+    @property
+    def mel_config(self) -> MelConfig:
+        return self.cfg
 
     def linear_magnitude(self, log_mel: torch.Tensor) -> torch.Tensor:
         """Invert the mel filterbank by least squares (clamped at zero)."""

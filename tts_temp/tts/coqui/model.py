@@ -443,13 +443,25 @@ class CoquiOverflow(nn.Module):
 
     @torch.no_grad()
     def sample(self, ids: torch.Tensor, opts: SampleOptions, temperatures: Sequence[float],
-               generators: Sequence[torch.Generator | None]) -> tuple[torch.Tensor, torch.Tensor]:
-        """One text, many (temperature, generator) pairs in one batch -> normalised mels (B, C, T), lengths."""
+               generators: Sequence[torch.Generator | None]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One text, many (temperature, generator) pairs -> normalised mels (B, C, T), lengths, and which
+        items ran into opts.max_frames (B,)."""
         bsz = len(temperatures)
         ids = ids.reshape(1, -1).expand(bsz, -1)
         states, n_states = self.encoder(ids, torch.full((bsz,), ids.shape[1], dtype=torch.long))
         z, lengths = self.neural_hmm.sample(states, n_states, opts, torch.tensor(list(temperatures)), generators)
         z = z.transpose(1, 2)
+        # judged on the sampler's own lengths: the decoder floors them to the squeeze factor, which
+        # would hide an odd max_frames
+        hit = lengths >= opts.max_frames
         if self.decoder is not None:
-            z, lengths, _ = self.decoder(z, lengths, reverse=True)
-        return z, lengths
+            # each item through the decoder on its own frames (Coqui decodes one item at a time too),
+            # so no other item's length reaches its last frames
+            out = torch.zeros_like(z)
+            cut = torch.div(lengths, self.decoder.factor, rounding_mode="floor") * self.decoder.factor
+            for i in range(bsz):
+                n = int(cut[i])
+                if n:
+                    out[i, :, :n] = self.decoder(z[i:i + 1, :, :n], cut[i:i + 1], reverse=True)[0][0]
+            z, lengths = out, cut
+        return z, lengths, hit

@@ -379,6 +379,13 @@ class CoquiTokenizer:
             text = self.phonemizer.phonemize(text)
         return text
 
+    def spoken(self, text: str) -> str:
+        """The text that length is measured on: Coqui's cleaners run in `ids`, on each piece, as in Coqui."""
+        return text
+
+    def spoken_ids(self, spoken: str) -> list[int]:
+        return self.ids(spoken)
+
     def ids(self, text: str) -> list[int]:
         symbols = self.symbols(text)
         missing = sorted({c for c in symbols if c not in self.vocab.index})
