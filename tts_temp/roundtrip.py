@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -207,15 +208,31 @@ class WhisperRecogniser:
 
     def __init__(self, model):
         self.model = model
+        _warm_whisper_assets(model)
 
     def __call__(self, wav: np.ndarray, sample_rate: int) -> str:
         from tts_temp.asr import transcribe
         from tts_temp.audio import prepare
 
         options = {"language": "en"} if getattr(self.model, "is_multilingual", False) else {}
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ResourceWarning)   # whisper's asset files, not the user's text
-            return transcribe(self.model, prepare(wav, sample_rate, 16000), temperature=0.0, **options).text.strip()
+        return transcribe(self.model, prepare(wav, sample_rate, 16000), temperature=0.0, **options).text.strip()
+
+
+def _warm_whisper_assets(model) -> None:
+    """Read whisper's tokenizer table (and the scoring normaliser's) once, at load. whisper opens its
+    gpt2.tiktoken with a bare `open()` inside a generator and never closes it (the leak is in whisper,
+    so the ResourceWarning is silenced here around that one cached call). Silencing it around every
+    transcription instead changed the process-wide warning filters from each call, which is neither
+    thread-safe nor enough (the normaliser's file leaked outside it)."""
+    from whisper.tokenizer import get_tokenizer
+
+    with _WARM, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=ResourceWarning)
+        get_tokenizer(model.is_multilingual, num_languages=getattr(model, "num_languages", 99))
+    score.whisper_normalise("")
+
+
+_WARM = threading.Lock()
 
 
 def load_recogniser(name: str = "tiny.en") -> WhisperRecogniser:
