@@ -334,3 +334,16 @@ def test_four_threads_synthesise_what_one_thread_does(small):
     assert not errors, errors
     for i in range(len(jobs)):
         assert np.array_equal(got[i], alone[i]), i
+
+
+@pytest.mark.parametrize("text", ["a", "I.", "-h", "Oh!"])
+def test_a_very_short_text_is_vocoded_by_griffin_lim(text):
+    """Griffin-Lim's STFT used to fail on fewer than four frames (reflect padding longer than the signal)."""
+    from tts_temp.tts.synthesize import SynthesisOptions, synthesize_batch
+    from tts_temp.tts.vocoder import GriffinLim
+    from tts_temp.tts.mel import MelConfig
+
+    voice = fixed_voice(0.3)          # one frame a state: "a" is two or three frames
+    out = synthesize_batch(voice, text, [0.0], [1], SynthesisOptions(), vocoder=GriffinLim(MelConfig(), n_iter=2))
+    frames = out.mels[0].shape[1]
+    assert frames < 8 and len(out.waveforms[0]) == sum((m.shape[1] - 1) * 256 for m in [out.mels[0]])

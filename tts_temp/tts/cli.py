@@ -45,8 +45,10 @@ def add_synthesize_arguments(p: argparse.ArgumentParser) -> None:
                    help="deterministic durations (threshold) or sampled ones (default: the voice's)")
     p.add_argument("--duration-threshold", type=float, default=None,
                    help="stay-probability threshold (default: the voice's calibrated value)")
-    p.add_argument("--speaking-rate", type=float, default=1.0, help=">1 faster, <1 slower")
-    p.add_argument("--max-seconds", type=float, default=20.0, help="longest sentence to generate")
+    p.add_argument("--speaking-rate", type=float, default=1.0, help=">1 faster, <1 slower (0.1 to 10)")
+    p.add_argument("--max-seconds", type=float, default=20.0,
+                   help="longest piece to generate, at most 600 (long text is split into pieces by its spoken "
+                        "length, and a piece that reaches this is split again)")
 
 
 def _jobs(args) -> list[tuple[str, Path]]:

@@ -42,6 +42,8 @@ SENTENCE_PAUSE = 0.25  # seconds of silence between the pieces of a long text
 PLAN_CHARS_PER_SECOND = 10.0
 MIN_SPLIT_CHARS = 8    # a piece this short that still hits the limit is not split further (a voice that loops)
 MIN_FRAMES = 2         # --max-seconds must allow at least this many frames (the flow's squeeze factor)
+MAX_SECONDS_LIMIT = 600.0      # --max-seconds is per piece; beyond this a looping voice would run for hours
+SPEAKING_RATES = (0.1, 10.0)   # outside this the duration rule stops leaving states, or leaves each at once
 
 
 @dataclass
@@ -60,13 +62,15 @@ class SynthesisOptions:
         """Each bad value one UserError line (the Python API gets a ValueError, never a TypeError)."""
         if self.duration not in (None, "threshold", "sample"):
             raise UserError(f"duration must be 'threshold' or 'sample', got {self.duration!r}")
-        if not (_is_number(self.speaking_rate) and self.speaking_rate > 0 and math.isfinite(self.speaking_rate)):
-            raise UserError(f"speaking rate must be a finite number > 0, got {self.speaking_rate!r}")
+        if not (_is_number(self.speaking_rate) and SPEAKING_RATES[0] <= self.speaking_rate <= SPEAKING_RATES[1]):
+            raise UserError(f"speaking rate must be a number from {SPEAKING_RATES[0]:g} to {SPEAKING_RATES[1]:g}, "
+                            f"got {self.speaking_rate!r}")
         if self.duration_threshold is not None and not (_is_number(self.duration_threshold)
                                                         and 0 < self.duration_threshold < 1):
             raise UserError(f"duration threshold must be in (0, 1), got {self.duration_threshold!r}")
-        if not (_is_number(self.max_seconds) and math.isfinite(self.max_seconds) and self.max_seconds > 0):
-            raise UserError(f"max seconds must be a finite number > 0, got {self.max_seconds!r}")
+        if not (_is_number(self.max_seconds) and 0 < self.max_seconds <= MAX_SECONDS_LIMIT):
+            raise UserError(f"max seconds must be a number > 0 and at most {MAX_SECONDS_LIMIT:g} (a piece's "
+                            f"length; long text is split into pieces), got {self.max_seconds!r}")
         if self.prenet_dropout not in (None, True, False):
             raise UserError(f"prenet_dropout must be True, False or None, got {self.prenet_dropout!r}")
         if not (isinstance(self.griffin_lim_iters, int) and not isinstance(self.griffin_lim_iters, bool)
@@ -146,6 +150,7 @@ class AcousticBatch:
     items: list[AcousticItem]
     max_frames: int
     seconds: float
+    temperatures: list[float] = field(default_factory=list)
 
     def item_mel(self, i: int) -> torch.Tensor:
         return self.items[i].mel
@@ -199,7 +204,7 @@ def acoustic_batch(voice: AnyVoice, text: str, temperatures: Sequence[float], se
     pieces = spoken_pieces(voice, text, opts)
     t0 = time.perf_counter()
     items = [acoustic_item(voice, pieces, sample_opts, t, s) for t, s in zip(temps, seeds)]
-    return AcousticBatch(items, sample_opts.max_frames, time.perf_counter() - t0)
+    return AcousticBatch(items, sample_opts.max_frames, time.perf_counter() - t0, temps)
 
 
 def acoustic(voice: AnyVoice, text: str, temperature: float | None = None, seed: int | None = None,
@@ -261,7 +266,11 @@ def synthesize_batch(voice: AnyVoice, text: str, temperatures: Sequence[float], 
             if k:
                 parts.append(pause)
             parts.append(wav[: mel.shape[1] * hop].numpy().astype(np.float32))
-        waveforms.append(np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32))
+        wave = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+        if not (np.isfinite(wave).all() and all(bool(torch.isfinite(m).all()) for m in item.pieces)):
+            raise UserError(f"temperature {ac.temperatures[len(waveforms)]:g} drove the voice out of range (frames "
+                            "or samples not finite); use a lower temperature")
+        waveforms.append(wave)
     return Synthesis(
         waveforms=waveforms, mels=[it.mel for it in ac.items], sample_rate=voice.mel.sample_rate,
         temperatures=[float(t) for t in temperatures], seeds=[it.seed for it in ac.items],
