@@ -2,6 +2,8 @@
 leaves a digit or a currency sign in the spoken text (glued to a word or not), so nothing reaches
 espeak-ng that espeak-ng would read by its own, different rules."""
 import string
+
+import pytest
 import unicodedata
 
 from hypothesis import HealthCheck, example, given, settings
@@ -43,3 +45,26 @@ def test_numbers_glued_to_words_are_said_apart(n, sign, suffix):
     assert not _leftovers(spoken)
     for word in spoken.replace(",", " ").replace(".", " ").split():
         assert word.isalpha() or "'" in word, (n, sign, suffix, spoken)
+
+
+@pytest.mark.parametrize("text, said", [
+    ("1e6", "one e six"), ("4K", "four k"), ("3x", "three x"), ("mp3", "mp three"),
+    ("$1.5bn", "one point five billion dollars"), ("€20k", "twenty thousand euros"),
+    ("$.50", "fifty cents"), ("¥500", "five hundred yen"), ("5€", "five euros"), ("-$5", "minus five dollars"),
+    ("I paid $ for it", "i paid dollars for it"),
+    ("24/7", "twenty four seven"), ("50/50", "fifty fifty"), ("12/05", "december fifth"),
+    ("3/4", "three quarters"), ("½", "one half"), ("2½ cups", "two and one half cups"),
+    ("1,0000", "one, zero zero zero zero"), ("10 000", "ten thousand"), ("10\u00a0000 people", "ten thousand people"),
+    ("Co. Ltd. is here.", "company limited is here."), ("Mr. and Mrs. Smith", "mister and missus smith"),
+    ("The U.S. Army came.", "the u s army came."),
+])
+def test_issue_18_cases(text, said):
+    assert normalise(text) == said
+
+
+def test_an_acronym_does_not_end_the_sentence():
+    from tts_temp.tts.text import split_spoken
+
+    assert split_spoken(normalise("The U.S. Army came. Then it left."), 200) == ["the u s army came.", "then it left."]
+    assert split_spoken(normalise("Co. Ltd. is here. Mr. and Mrs. Smith too."), 200) == \
+        ["company limited is here.", "mister and missus smith too."]
