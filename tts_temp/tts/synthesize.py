@@ -14,7 +14,6 @@ longest item ends; computing per item removes all three.
 """
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -123,12 +122,6 @@ def spoken_pieces(voice: AnyVoice, text: str, options: SynthesisOptions | None =
 def text_ids(voice: AnyVoice, text: str, options: SynthesisOptions | None = None) -> list[torch.Tensor]:
     """Text -> one id tensor per piece; refuses text with nothing to say."""
     return [torch.tensor(voice.frontend.spoken_ids(p), dtype=torch.long) for p in spoken_pieces(voice, text, options)]
-
-
-def pad_with_silence(frames: torch.Tensor, lengths: torch.Tensor, silence: torch.Tensor) -> torch.Tensor:
-    """Frames past each item's length -> the silence frame (for callers that stack items of several lengths)."""
-    past = torch.arange(frames.shape[-1], device=frames.device)[None, :] >= lengths.to(frames.device)[:, None]
-    return torch.where(past[:, None, :], silence.to(frames)[None, :, None], frames)
 
 
 @dataclass
