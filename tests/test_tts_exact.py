@@ -105,7 +105,10 @@ def test_prenet_dropout_at_synthesis_draws_from_the_items_generator():
     assert not torch.equal(off[0, :4], a[0, :4])  # dropout really was applied
 
 
-def test_batched_synthesis_pads_shorter_items_with_silence():
+def test_batched_synthesis_vocodes_each_item_on_its_own_frames():
+    """Issue 18.6: a batch used to pad shorter items with silence frames up to its longest item and
+    vocode them together; now each item is vocoded alone on exactly its frames, so nothing of the
+    batch (padding or another item) can reach it."""
     from tts_temp.tts.mel import LOG_FLOOR, MelConfig
     from tts_temp.tts.model import ModelConfig, OverFlow
     from tts_temp.tts.synthesize import SynthesisOptions, synthesize_batch
@@ -127,10 +130,10 @@ def test_batched_synthesis_pads_shorter_items_with_silence():
 
     out = synthesize_batch(voice, "Glue the sheet.", [1.0, 1.0, 1.0], [1, 2, 3],
                            SynthesisOptions(duration="sample", max_seconds=3.0), vocoder=Recorder())
-    (frames,) = seen
     lengths = [m.shape[1] for m in out.mels]
     assert len(set(lengths)) > 1, lengths
+    assert len(seen) == 3 and all(f.shape[0] == 1 for f in seen)
     for i, n_i in enumerate(lengths):
-        pad = frames[i, :, n_i:]
-        assert torch.allclose(pad, torch.full_like(pad, math.log(LOG_FLOOR))), i
-        assert torch.equal(frames[i, :, :n_i], out.mels[i])
+        assert seen[i].shape[-1] == n_i                  # no padding frames at all
+        assert torch.equal(seen[i][0], out.mels[i])
+        assert not torch.isclose(seen[i][0, :, -1], torch.tensor(math.log(LOG_FLOOR))).all()

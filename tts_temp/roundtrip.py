@@ -19,15 +19,16 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 
 from tts_temp import score
 from tts_temp.errors import UserError
+from tts_temp.sampling.seeds import SEED_LIMIT, check_seed, resolve_seed
 from tts_temp.sampling.temperature import check_temperature
 
 DEFAULT_MAX_CER = 0.1
@@ -207,15 +208,31 @@ class WhisperRecogniser:
 
     def __init__(self, model):
         self.model = model
+        _warm_whisper_assets(model)
 
     def __call__(self, wav: np.ndarray, sample_rate: int) -> str:
         from tts_temp.asr import transcribe
         from tts_temp.audio import prepare
 
         options = {"language": "en"} if getattr(self.model, "is_multilingual", False) else {}
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ResourceWarning)   # whisper's asset files, not the user's text
-            return transcribe(self.model, prepare(wav, sample_rate, 16000), temperature=0.0, **options).text.strip()
+        return transcribe(self.model, prepare(wav, sample_rate, 16000), temperature=0.0, **options).text.strip()
+
+
+def _warm_whisper_assets(model) -> None:
+    """Read whisper's tokenizer table (and the scoring normaliser's) once, at load. whisper opens its
+    gpt2.tiktoken with a bare `open()` inside a generator and never closes it (the leak is in whisper,
+    so the ResourceWarning is silenced here around that one cached call). Silencing it around every
+    transcription instead changed the process-wide warning filters from each call, which is neither
+    thread-safe nor enough (the normaliser's file leaked outside it)."""
+    from whisper.tokenizer import get_tokenizer
+
+    with _WARM, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=ResourceWarning)
+        get_tokenizer(model.is_multilingual, num_languages=getattr(model, "num_languages", 99))
+    score.whisper_normalise("")
+
+
+_WARM = threading.Lock()
 
 
 def load_recogniser(name: str = "tiny.en") -> WhisperRecogniser:
@@ -231,8 +248,9 @@ def load_recogniser(name: str = "tiny.en") -> WhisperRecogniser:
 
 
 def _base_seed(seed: int | None) -> int:
-    """The asked seed, or a fresh one (recorded, so every attempt can be reproduced)."""
-    return int(seed) if seed is not None else int(torch.Generator().seed() % 2**31)
+    """The asked seed (checked: the same range as plain synthesis), or a fresh one below 2**53
+    (recorded, so every attempt can be reproduced)."""
+    return resolve_seed(seed)
 
 
 @dataclass
@@ -246,6 +264,7 @@ class VerifiedSynthesis:
     hit_max_length: list[bool]
     records: list[Verification | None] = field(default_factory=list)   # None without verify
     batches: int = 1                   # synthesis batches run (one per step)
+    used_seeds: list[int] = field(default_factory=list)   # the asked seeds, or the ones drawn for None
 
 
 @dataclass
@@ -273,7 +292,7 @@ def synthesize_batch(voice, text: str, temperatures: Sequence[float], seeds: Seq
     if not verify:
         out = tts_batch(voice, text, temperatures, seeds, opts, vocoder)
         return VerifiedSynthesis(out.waveforms, out.sample_rate, out.temperatures, list(seeds),
-                                 out.hit_max_length, [None] * len(out.waveforms))
+                                 out.hit_max_length, [None] * len(out.waveforms), used_seeds=list(out.seeds))
     policy = policy or VerifyPolicy()
     if len(temperatures) != len(seeds) or not temperatures:
         raise UserError("need one seed per temperature")
@@ -281,8 +300,9 @@ def synthesize_batch(voice, text: str, temperatures: Sequence[float], seeds: Seq
     # At T = 0 every seed is the same draw (the mean, threshold durations; prenet dropout is never
     # applied at T = 0), so a retry there would only repeat the same output.
     deterministic_at_zero = (opts.duration or voice.default_duration) == "threshold"
-    plans = [_plan(policy.steps(check_temperature(t)), _base_seed(s), deterministic_at_zero)
-             for t, s in zip(temperatures, seeds)]
+    bases = [_base_seed(s) for s in seeds]
+    plans = [_plan(policy.steps(check_temperature(t)), b, deterministic_at_zero)
+             for t, b in zip(temperatures, bases)]
     spoken = normalise(text)
     expected = plausible_seconds(spoken, policy, opts.speaking_rate)
     n = len(plans)
@@ -315,7 +335,7 @@ def synthesize_batch(voice, text: str, temperatures: Sequence[float], seeds: Seq
         kept_wavs.append(wavs[i][kept])
         kept_capped.append(capped[i][kept])
     return VerifiedSynthesis(kept_wavs, sample_rate, [float(t) for t in temperatures], list(seeds), kept_capped,
-                             records, batches)
+                             records, batches, bases)
 
 
 def _plan(steps: Schedule, seed: int, deterministic_at_zero: bool) -> list[list[tuple[float, int]]]:
@@ -336,7 +356,9 @@ def _plan(steps: Schedule, seed: int, deterministic_at_zero: bool) -> list[list[
 
 
 def seed_for(base: int, offset: int) -> int:
-    return (base + offset) % 2**63
+    """The seed of candidate `T@offset`: the asked seed plus the offset, kept in [0, 2**53) so it is a
+    seed plain synthesis accepts (and replays) too."""
+    return (check_seed(base) + int(offset)) % SEED_LIMIT
 
 
 def synthesize(voice, text: str, temperature: float | None = None, seed: int | None = None, *, verify: bool = False,

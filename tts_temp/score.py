@@ -8,8 +8,12 @@ the verified synthesis in `roundtrip` must judge a round trip the same way.
 """
 from __future__ import annotations
 
+import threading
+import warnings
 from collections.abc import Sequence
 from functools import lru_cache
+
+_BUILD = threading.Lock()
 
 
 def edit_distance(ref: Sequence, hyp: Sequence) -> int:
@@ -23,9 +27,14 @@ def edit_distance(ref: Sequence, hyp: Sequence) -> int:
 
 @lru_cache(maxsize=1)
 def _normaliser():
+    """Built once. whisper's EnglishSpellingNormalizer reads its spelling table with
+    `json.load(open(path))` and leaves the file to the garbage collector, which prints a
+    ResourceWarning (the leak is inside whisper, so it is silenced here, around that one call only)."""
     from whisper.normalizers import EnglishTextNormalizer
 
-    return EnglishTextNormalizer()
+    with _BUILD, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=ResourceWarning)
+        return EnglishTextNormalizer()
 
 
 def whisper_normalise(text: str) -> str:

@@ -45,8 +45,10 @@ def add_synthesize_arguments(p: argparse.ArgumentParser) -> None:
                    help="deterministic durations (threshold) or sampled ones (default: the voice's)")
     p.add_argument("--duration-threshold", type=float, default=None,
                    help="stay-probability threshold (default: the voice's calibrated value)")
-    p.add_argument("--speaking-rate", type=float, default=1.0, help=">1 faster, <1 slower")
-    p.add_argument("--max-seconds", type=float, default=20.0, help="longest sentence to generate")
+    p.add_argument("--speaking-rate", type=float, default=1.0, help=">1 faster, <1 slower (0.1 to 10)")
+    p.add_argument("--max-seconds", type=float, default=20.0,
+                   help="longest piece to generate, at most 600 (long text is split into pieces by its spoken "
+                        "length, and a piece that reaches this is split again)")
 
 
 def _jobs(args) -> list[tuple[str, Path]]:
@@ -72,17 +74,28 @@ def _jobs(args) -> list[tuple[str, Path]]:
 
 
 def _variants(args, default_temperature: float) -> list[tuple[float, int | None]]:
+    from tts_temp.sampling.seeds import check_seed
     from tts_temp.sampling.temperature import check_temperature
 
     temps = [check_temperature(t) for t in (args.temperature or [default_temperature])]
+    if args.seed is not None and args.seeds is not None:
+        raise UserError("give either --seed or --seeds, not both")
     seeds = args.seeds if args.seeds is not None else [args.seed]
+    seeds = [None if s is None else check_seed(s, "--seed" if args.seeds is None else "--seeds") for s in seeds]
     return [(t, s) for t in temps for s in seeds]
+
+
+def format_number(x: float) -> str:
+    """The shortest text that reads back as exactly x ("0.5", "0.5000001", "0", "1e-05"): names and
+    printed values never merge two different temperatures."""
+    text = repr(float(x))
+    return text[:-2] if text.endswith(".0") else text
 
 
 def _variant_path(path: Path, t: float, seed: int | None, many: bool) -> Path:
     if not many:
         return path
-    tag = f"T{t:g}" + ("" if seed is None else f"_s{seed}")
+    tag = f"T{format_number(t)}" + ("" if seed is None else f"_s{seed}")
     return path.with_name(f"{path.stem}_{tag}{path.suffix}")
 
 
@@ -94,7 +107,7 @@ def run_synthesize(args, batch=None) -> int:
     from tts_temp.audio import write_atomic_text, write_wav
     from tts_temp.sampling.temperature import check_temperature
     from tts_temp.tts import load_vocoder
-    from tts_temp.tts.synthesize import SynthesisOptions, synthesize_batch
+    from tts_temp.tts.synthesize import SynthesisOptions, check_vocoder, synthesize_batch
     from tts_temp.tts.voice import load_voice
 
     batch = batch or synthesize_batch
@@ -106,7 +119,10 @@ def run_synthesize(args, batch=None) -> int:
                             speaking_rate=args.speaking_rate, max_seconds=args.max_seconds)
     opts.validate()
     voice = load_voice(args.voice)
+    opts.max_frames(voice.mel.frames_per_second)   # a limit under two frames: one line, before any work
     vocoder = load_vocoder(args.vocoder) if args.vocoder is not None else None
+    if vocoder is not None:
+        check_vocoder(voice, vocoder)
     variants = _variants(args, voice.default_temperature)
     many = len(variants) > 1
     if many and args.out is not None and args.text_file is None:
@@ -121,14 +137,16 @@ def run_synthesize(args, batch=None) -> int:
             for w in caught:
                 print(f"tts-temp synthesize: warning: {w.message}", file=sys.stderr)
             records = getattr(out, "records", None) or [None] * len(variants)
-            for (t, seed), wav, capped, record in zip(variants, out.waveforms, out.hit_max_length, records):
+            used = list(getattr(out, "used_seeds", None) or out.seeds)
+            for (t, seed), wav, capped, record, drawn in zip(variants, out.waveforms, out.hit_max_length, records,
+                                                           used):
                 dest = _variant_path(path, t, seed, many)
                 write_wav(dest, wav, out.sample_rate)
                 note = " (hit --max-seconds)" if capped else ""
                 if record is not None:
                     write_atomic_text(dest.with_suffix(".json"), json.dumps(record.to_dict(), indent=1) + "\n")
                     note += f"; {record.summary()}"
-                print(f"{dest}  T={t:g} seed={seed} {len(wav) / out.sample_rate:.2f} s{note}")
+                print(f"{dest}  T={format_number(t)} seed={drawn} {len(wav) / out.sample_rate:.2f} s{note}")
         except UserError as exc:
             if len(jobs) == 1:
                 raise

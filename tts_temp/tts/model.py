@@ -82,8 +82,13 @@ class OverFlow(nn.Module):
 
     @torch.no_grad()
     def sample(self, ids: torch.Tensor, opts: SampleOptions, temperatures: Sequence[float],
-               generators: Sequence[torch.Generator | None]) -> tuple[torch.Tensor, torch.Tensor]:
-        """One text, many (temperature, generator) pairs in one batch -> normalised mels (B, n_mels, T), lengths."""
+               generators: Sequence[torch.Generator | None]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One text, many (temperature, generator) pairs -> normalised mels (B, n_mels, T), lengths (B,)
+        and which items ran into opts.max_frames (B,).
+
+        The flow runs on each item's own frames (cut to its length, padded to the squeeze factor by
+        repeating its last frame), so an item's frames do not depend on what else is in the batch:
+        a batch's zero tail would otherwise reach into its last frames through the convolutions."""
         bsz = len(temperatures)
         ids = ids.reshape(1, -1)
         # one text: encoded once and shared by every item (the encoder is deterministic at inference)
@@ -91,11 +96,16 @@ class OverFlow(nn.Module):
         states, n_states = states.expand(bsz, -1, -1), n_states.expand(bsz)
         z, lengths = self.hmm.sample(states, n_states, opts, torch.tensor(list(temperatures)), generators)
         z = z.transpose(1, 2)
+        hit = lengths >= opts.max_frames
         if self.flow_active:
-            pad = (-z.shape[2]) % self.cfg.squeeze
-            if pad:
-                z = torch.cat([z, z[:, :, -1:].expand(-1, -1, pad)], dim=2)
-            padded = lengths + (-lengths) % self.cfg.squeeze
-            mask = length_mask(padded, z.shape[2]).unsqueeze(1).to(z.dtype)
-            z, _ = self.flow(z, mask, reverse=True)
-        return z, lengths
+            out = torch.zeros_like(z)
+            for i in range(bsz):
+                n = int(lengths[i])
+                zi = z[i:i + 1, :, :n]
+                pad = (-n) % self.cfg.squeeze
+                if pad:
+                    zi = torch.cat([zi, zi[:, :, -1:].expand(-1, -1, pad)], dim=2)
+                mask = torch.ones(1, 1, zi.shape[2], dtype=z.dtype)
+                out[i, :, :n] = self.flow(zi, mask, reverse=True)[0][0, :, :n]
+            z = out
+        return z, lengths, hit

@@ -47,7 +47,14 @@ UNITS = {  # unit after a number: (singular, plural)
     "°f": ("degree fahrenheit", "degrees fahrenheit"), "%": ("percent", "percent"),
 }
 CURRENCIES = {"$": ("dollar", "dollars", "cent", "cents"), "€": ("euro", "euros", "cent", "cents"),
-              "£": ("pound", "pounds", "penny", "pence")}
+              "£": ("pound", "pounds", "penny", "pence"), "¥": ("yen", "yen", "sen", "sen"),
+              "₹": ("rupee", "rupees", "paisa", "paise"), "₩": ("won", "won", "jeon", "jeon")}
+# Scale words written after an amount of money: $1.5bn, $3m, €20k.
+MONEY_SCALES = {"thousand": "thousand", "million": "million", "billion": "billion", "trillion": "trillion",
+                "k": "thousand", "m": "million", "mn": "million", "b": "billion", "bn": "billion",
+                "t": "trillion", "tn": "trillion"}
+_CURRENCY = "[" + "".join(re.escape(c) for c in CURRENCIES) + "]"
+_SCALE = r"(?:\s*(thousand|million|billion|trillion)\b|(k|mn|m|bn|b|tn|t)\b)"
 AM_PM = {"a": "eigh em", "p": "pee em"}  # letter names spelled so espeak-ng says the letters
 
 
@@ -70,7 +77,7 @@ def year(n: int) -> str:
 
 
 def digits(s: str) -> str:
-    return " ".join(cardinal(int(d)) for d in s if d.isdigit())
+    return " ".join(cardinal(int(d)) for d in s if d.isdecimal())
 
 
 def decimal(whole: str, frac: str) -> str:
@@ -96,6 +103,9 @@ def _stop(m: re.Match) -> str:
     if not m.group(0).endswith("."):
         return ""
     rest = m.string[m.end():]
+    following = re.match(r"\s+([A-Za-z.]+)", rest)
+    if following and following.group(1).rstrip(".").lower() in ABBREVIATIONS.keys() | TITLES.keys():
+        return ""    # "Co. Ltd.": the next word is another abbreviation, not a new sentence
     return "." if not rest.strip() or re.match(r"\s+[A-Z]", rest) else ""
 
 
@@ -188,21 +198,26 @@ def _hour_am_pm(m: re.Match) -> str:
 
 
 def _money(m: re.Match) -> str:
-    one, many, sub_one, sub_many = CURRENCIES[m.group(1)]
-    whole, frac, scale = m.group(2).replace(",", ""), m.group(3), m.group(4)
-    if scale:  # $1.2 million -> one point two million dollars
-        amount = decimal(whole, frac) if frac else cardinal(int(whole))
-        return f"{amount} {scale.lower()} {many}"
+    """Sign before (-$5, $1.5bn, $.50) or after (5€) the amount."""
+    d = m.groupdict()
+    sign_char = d["pre"] or d["post"]
+    one, many, sub_one, sub_many = CURRENCIES[sign_char]
+    minus = "minus " if d["minus"] else ""
+    whole, frac = (d["whole"] or "").replace(",", "").replace(" ", ""), d["frac"]
+    scale = d["scale"] or d["abbr"]
+    if scale:  # $1.2 million, $1.5bn -> one point five billion dollars
+        amount = decimal(whole, frac) if frac else cardinal(int(whole or 0))
+        return f"{minus}{amount} {MONEY_SCALES[scale.lower()]} {many}"
     if frac and len(frac) > 2:
-        return f"{decimal(whole, frac)} {many}"
-    units = int(whole)
+        return f"{minus}{decimal(whole, frac)} {many}"
+    units = int(whole or 0)
     cents = int((frac or "0").ljust(2, "0"))
     parts = []
     if units or not cents:
         parts.append(f"{cardinal(units)} {one if units == 1 else many}")
     if cents:
         parts.append(f"{cardinal(cents)} {sub_one if cents == 1 else sub_many}")
-    return " and ".join(parts)
+    return minus + " and ".join(parts)
 
 
 def _decade(m: re.Match) -> str:
@@ -213,12 +228,36 @@ def _short_decade(m: re.Match) -> str:
     return _plural_word(cardinal(int(m.group(1))))
 
 
-def _fraction(m: re.Match) -> str:
-    num, den = int(m.group(1)), int(m.group(2))
-    if den == 0 or den > 100:
-        return f"{cardinal(num)} over {cardinal(den)}"
+def _fraction_words(num: int, den: int) -> str:
     name = {2: ("half", "halves"), 4: ("quarter", "quarters")}.get(den) or (ordinal(den), ordinal(den) + "s")
     return f"{cardinal(num)} {name[0] if num == 1 else name[1]}"
+
+
+def _slash(m: re.Match) -> str:
+    """a/b: a fraction when it looks like one (1/2, 3/4, 7/10: smaller over at most ten, no leading
+    zero); a month/day date when it can be one (12/05, 3/16), as `roundtrip` and Whisper hear it;
+    otherwise two numbers said one after the other (24/7, 50/50)."""
+    a_s, b_s = m.group(1), m.group(2)
+    a, b = int(a_s), int(b_s)
+    if 0 < a < b <= 10 and a_s[0] != "0" and b_s[0] != "0":
+        return _fraction_words(a, b)
+    if 1 <= a <= 12 and 1 <= b <= 31 and len(a_s) <= 2 and len(b_s) <= 2:
+        return f"{MONTHS[a - 1]} {ordinal(b)}"
+    return f"{_number_words(a_s)} {_number_words(b_s)}"
+
+
+def _number_words(text: str) -> str:
+    return digits(text) if len(text) >= 7 or (len(text) > 1 and text[0] == "0") else cardinal(int(text))
+
+
+_VULGAR = re.compile(r"(\d*)\s?([\u00bc-\u00be\u2150-\u215e])")
+
+
+def _vulgar(m: re.Match) -> str:
+    """½ -> 1/2 (then read by the fraction rule), 2½ -> 2 and 1/2."""
+    num, _, den = unicodedata.normalize("NFKC", m.group(2)).partition("\u2044")
+    frac = f"{num}/{den}"
+    return f"{m.group(1)} and {frac}" if m.group(1) else frac
 
 
 def _number(m: re.Match) -> str:
@@ -245,6 +284,9 @@ _RULES: list[tuple[re.Pattern, object]] = [
     # titles and abbreviations first: "No. 5", and so the sentence splitter never sees their dots
     (re.compile(r"\b(" + "|".join(f"{k.capitalize()}|{k.upper()}" for k in TITLES) + r")\b\.?(?=\s+[A-Z])"),
      _title),
+    (re.compile(r"\b(Mr|Mrs|Ms|MR|MRS|MS)\.", re.I), _title),    # with their dot they are never a word
+    # dotted acronyms: U.S., U.K., D.C. -> letters (their dots end no sentence unless the text ends)
+    (re.compile(r"(?<![\w.])(?![AaPp]\.[Mm]\.|[Ee]\.[Gg]\.|[Ii]\.[Ee]\.)((?:[A-Za-z]\.){2,})(?=\s|$|[,;:!?)])"), lambda m: _acronym(m)),
     (re.compile(r"\bSt\.(?=\s+[A-Z])"), _saint),
     (re.compile(r"\b([A-HJ-Z])\.(?=\s*[A-Z])"), lambda m: m.group(1)),   # initials: J. R. R. Tolkien
     (re.compile(r"\b(e\.g|i\.e|" + "|".join(k for k in ABBREVIATIONS if "." not in k) + r")\.", re.I),
@@ -264,8 +306,11 @@ _RULES: list[tuple[re.Pattern, object]] = [
     (re.compile(r"\b(\d{1,2}):(\d{2})(?:\s*([ap])\.?\s?m\b\.?)?", re.I), _time),
     (re.compile(r"\b(\d{1,2})\s*([ap])\.?m\b\.?", re.I), _hour_am_pm),
     # money: $3.50, $1,200, $1.2 million, €5, £20.99
-    (re.compile(r"([$€£])\s?(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?(?:\s+(thousand|million|billion|trillion)\b)?",
-                re.I), _money),
+    (re.compile(r"(?P<minus>(?<![\w.])-)?(?P<pre>" + _CURRENCY + r")\s?(?P<whole>\d{1,3}(?:,\d{3}(?!\d))+|\d+)?"
+                r"(?:\.(?P<frac>\d+))?(?(whole)|(?(frac)|(?!)))" + _SCALE.replace("(thousand", "(?P<scale>thousand")
+                .replace("(k|", "(?P<abbr>k|") + "?", re.I), _money),
+    (re.compile(r"(?P<minus>(?<![\w.])-)?(?<![\w.])(?P<whole>\d{1,3}(?:,\d{3}(?!\d))+|\d+)(?:\.(?P<frac>\d+))?"
+                r"(?:\s?(?P<scale>(?!))|(?P<abbr>(?!)))?\s?(?P<post>" + _CURRENCY + r")(?P<pre>(?!))?"), _money),
     (re.compile(r"\b(\d+)\s?¢"), lambda m: f"{cardinal(int(m.group(1)))} cent{'s' if m.group(1) != '1' else ''}"),
     # years and ordinals: the 1990s, the '90s, 21st
     (re.compile(r"\b(1[1-9]\d0|20\d0)'?s\b"), _decade),
@@ -274,8 +319,12 @@ _RULES: list[tuple[re.Pattern, object]] = [
     # units after a number (5 km, 3 lbs, 20 °C, 5%), then fractions and all remaining numbers
     (re.compile(r"(\d)\s*(" + "|".join(re.escape(u) for u in sorted(UNITS, key=len, reverse=True)) + r")(?!\w)",
                 re.I), lambda m: m.group(1) + " " + _unit_words(m)),
-    (re.compile(r"\b(\d+)/(\d+)\b"), _fraction),
-    (re.compile(r"(?<![\w.])-?\d+(?:,\d{3})*(?:\.\d+)?|(?<![\w])\.\d+"), _number),
+    (re.compile(r"\b(\d+)/(\d+)\b"), _slash),
+    # a number glued to letters (1e6, 4K, 3x, mp3): said apart, letters as they are
+    (re.compile(r"(?<=\d)(?=[^\W\d_])|(?<=[^\W\d_])(?=\d)"), lambda m: " "),
+    (re.compile(r"(?<![\w.])-?\d+(?:,\d{3}(?!\d))*(?:\.\d+)?|(?<![\w])\.\d+"), _number),
+    # whatever digits are left (1,0000 -> one, zero zero zero zero; a.5): digit by digit, apart from words
+    (re.compile(r"\d+"), lambda m: f" {_number_words(m.group(0))} "),
 ]
 
 
@@ -287,17 +336,41 @@ def _unit_words(m: re.Match) -> str:
     return singular if amount in ("1", "1.0") else plural
 
 
+def _acronym(m: re.Match) -> str:
+    letters = " ".join(m.group(1).replace(".", ""))
+    return letters + ("." if not m.string[m.end():].strip() else "")
+
+
+def _currency_name(ch: str) -> str:
+    """A currency sign with no amount beside it -> its name ($ -> dollars, ₿ -> bitcoin)."""
+    if ch in CURRENCIES:
+        return CURRENCIES[ch][1]
+    name = unicodedata.name(ch, "currency").lower().replace(" sign", "")
+    return re.sub(r"[^a-z ]", " ", name)
+
+
+_GROUPED = re.compile(r"(?<![\d,.])(\d{1,3})((?:[ \u00a0\u202f\u2009]\d{3})+)(?![\d,]|\.\d)")
+
+
 def normalise(text: str) -> str:
-    """Plain lower-case words and clause punctuation; every written form above spelled out."""
-    text = unicodedata.normalize("NFKC", text)
+    """Plain lower-case words and clause punctuation; every written form above spelled out.
+
+    Never leaves a digit or a currency sign in the output: a form no rule reads is said digit by
+    digit, and a lone currency sign by its name."""
+    text = _VULGAR.sub(_vulgar, text)
+    text = unicodedata.normalize("NFKC", text).replace("\u2044", "/")
     text = text.replace("\u2019", "'").replace("\u2018", "'").replace("&", " and ")
+    # 10 000 (thousands grouped by spaces) is one number, 10,000
+    text = _GROUPED.sub(lambda m: m.group(1) + re.sub(r"\s", ",", m.group(2)), text)
     for pattern, rule in _RULES:
         text = pattern.sub(rule, text)
+    text = "".join(f" {_currency_name(c)} " if unicodedata.category(c) == "Sc" else c for c in text)
     text = re.sub(r"[\u201c\u201d\"()\[\]{}]", " ", text)
     text = re.sub(r"(?<=\w)/(?=\w)", " ", text)       # and/or -> and or
     text = re.sub(r"[;:]", ",", text)
     text = re.sub(r"[\u2013\u2014]|--", ", ", text)
     text = re.sub(r"\.{2,}|\u2026", ".", text)
     text = re.sub(r"\s+([,.?!])", r"\1", text)
+    text = re.sub(r"([,.?!])(?=[^\W_])", r"\1 ", text)
     text = re.sub(r"\s+", " ", text).strip().lower()
     return text

@@ -78,15 +78,86 @@ def split_sentences(text: str, max_words: int = 40) -> list[str]:
     return [p for p in out if p]
 
 
+def split_spoken(spoken: str, max_chars: int) -> list[str]:
+    """Split normalised text (words and , . ? ! only) into pieces of at most `max_chars` characters.
+
+    Length is measured on the spoken form, after numbers and abbreviations are written out: a
+    20-digit number is 20 words long when said. Sentence ends first, then clause punctuation, then
+    word boundaries; a single word longer than the limit is cut into runs of letters. Every
+    character of the input lands in exactly one piece, in order.
+    """
+    out: list[str] = []
+    for sentence in _sentences(spoken):
+        out.extend(_split_long(sentence.strip(), max(1, max_chars)))
+    return [p for p in out if p]
+
+
+def _split_long(text: str, max_chars: int) -> list[str]:
+    if len(text) <= max_chars:
+        return [text] if text else []
+    for sep in (r"(?<=[,])\s+", r"\s+"):
+        parts = [p for p in re.split(sep, text) if p]
+        if len(parts) > 1:
+            out, cur = [], ""
+            for part in parts:
+                if cur and len(cur) + 1 + len(part) > max_chars:
+                    out.append(cur)
+                    cur = part
+                else:
+                    cur = f"{cur} {part}" if cur else part
+            out.append(cur)
+            return [q for piece in out for q in _split_long(piece, max_chars)]
+    return [text[i:i + max_chars] for i in range(0, len(text), max_chars)]
+
+
+def halve(piece: str) -> list[str]:
+    """Two pieces of about half the length (at the word boundary nearest the middle, or mid-word for
+    one word); [] when the piece cannot be split any further. Used when a piece still ran into
+    the length limit."""
+    words = piece.split()
+    if len(words) > 1:
+        total, best, k = len(piece), None, 0
+        for i in range(1, len(words)):
+            left = len(" ".join(words[:i]))
+            if best is None or abs(2 * left - total) < best:
+                best, k = abs(2 * left - total), i
+        return [" ".join(words[:k]), " ".join(words[k:])]
+    if len(piece) > 1:
+        return [piece[: len(piece) // 2], piece[len(piece) // 2:]]
+    return []
+
+
 @functools.lru_cache(maxsize=1)
 def espeak_available() -> bool:
     return shutil.which("espeak-ng") is not None
 
 
+@functools.lru_cache(maxsize=64)
+def _espeak_voice_works(voice: str) -> bool:
+    proc = subprocess.run(["espeak-ng", "-q", "--ipa", "-v", voice], input="a", capture_output=True, text=True,
+                          check=False)
+    return proc.returncode == 0
+
+
+def check_espeak_voice(voice: str) -> None:
+    """Refuse, at load, a voice whose espeak-ng voice is not installed (instead of failing at its first
+    text). Asked of espeak-ng itself, which also resolves names its `--voices` table does not list."""
+    if espeak_available() and not _espeak_voice_works(voice):
+        raise UserError(f"espeak-ng has no voice {voice!r}, which this voice's phonemes need (see espeak-ng --voices)")
+
+
 @functools.lru_cache(maxsize=4096)
 def _espeak_ipa(words: str, voice: str) -> str:
-    proc = subprocess.run(["espeak-ng", "-q", "--ipa", "-v", voice, words], capture_output=True, text=True,
-                          check=True)
+    """IPA for one clause. The text goes on stdin, never on the command line, so a clause that starts
+    with "-" ("-h", "- Buy milk") is spoken, not read as an option; a failure is one UserError line."""
+    try:
+        proc = subprocess.run(["espeak-ng", "-q", "--ipa", "-v", voice], input=words, capture_output=True,
+                              text=True, encoding="utf-8", check=False)
+    except OSError as exc:
+        raise UserError(f"espeak-ng could not run on {words[:60]!r} ({exc.__class__.__name__})") from None
+    if proc.returncode != 0:
+        why = " ".join(proc.stderr.split())[:120] or f"exit {proc.returncode}"
+        raise UserError(f"espeak-ng failed on {words[:60]!r}: {why}")
     return re.sub(r"\s+", " ", proc.stdout).strip()
 
 
@@ -97,11 +168,16 @@ class FrontEnd:
     phonemes: bool = True  # espeak-ng IPA; False means letters
     voice: str = "en-us"
 
-    def symbols(self, text: str) -> list[str]:
-        """Text -> list of symbols (clause punctuation kept, unknown symbols dropped with a warning)."""
+    def spoken(self, text: str) -> str:
+        """The text as it will be said (numbers, abbreviations... written out): what length is measured on."""
+        return normalise(text)
+
+    def symbols(self, text: str, normalised: bool = False) -> list[str]:
+        """Text -> list of symbols (clause punctuation kept, unknown symbols dropped with a warning).
+        `normalised`: the text is already `spoken()`'s output (normalising twice is not always a no-op)."""
         out: list[str] = []
         dropped: set[str] = set()
-        for words, punct in clauses(normalise(text)):
+        for words, punct in clauses(text if normalised else normalise(text)):
             if self.phonemes:
                 if not espeak_available():
                     raise UserError("this voice needs espeak-ng (Debian package espeak-ng)")
@@ -121,7 +197,11 @@ class FrontEnd:
 
     def ids(self, text: str) -> list[int]:
         """Text -> symbol ids; empty when nothing in the text can be pronounced."""
-        syms = self.symbols(text)
+        return self.spoken_ids(normalise(text))
+
+    def spoken_ids(self, spoken: str) -> list[int]:
+        """`spoken()`'s output -> symbol ids."""
+        syms = self.symbols(spoken, normalised=True)
         if not any(s not in PUNCTUATION + WORD_BREAK for s in syms):
             return []
         return [_SYMBOL_ID[s] for s in syms]

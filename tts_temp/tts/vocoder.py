@@ -6,12 +6,13 @@ update, which reaches in ~32 iterations what plain Griffin-Lim needs ~100 for. A
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Protocol
 
 import torch
 
-from tts_temp.tts.mel import MelConfig, mel_basis_pinv, window
+from tts_temp.tts.mel import LOG_FLOOR, MelConfig, mel_basis_pinv, window
 
 
 class Vocoder(Protocol):
@@ -31,9 +32,19 @@ class GriffinLim:
     momentum: float = 0.99
     power: float = 1.2  # sharpen the magnitude a little; softens Griffin-Lim's phasiness
 
+    feature_kind = "mel"   # what frames it takes (see tts_temp.tts.frames)
+
     @property
     def sample_rate(self) -> int:
         return self.cfg.sample_rate
+
+    @property
+    def hop_length(self) -> int:
+        return self.cfg.hop_length
+
+    @property
+    def mel_config(self) -> MelConfig:
+        return self.cfg
 
     def linear_magnitude(self, log_mel: torch.Tensor) -> torch.Tensor:
         """Invert the mel filterbank by least squares (clamped at zero)."""
@@ -42,6 +53,13 @@ class GriffinLim:
 
     def __call__(self, log_mel: torch.Tensor) -> torch.Tensor:
         cfg = self.cfg
+        frames = log_mel.shape[-1]
+        # the STFT's reflect padding needs a signal longer than half a window: a very short piece (a
+        # letter, "-h") is padded with silence frames, rendered, and cut back to its own length
+        short = max(0, cfg.n_fft // (2 * cfg.hop_length) + 2 - frames)
+        if short:
+            floor = torch.full(log_mel.shape[:-1] + (short,), math.log(LOG_FLOOR), dtype=log_mel.dtype)
+            return self(torch.cat([log_mel, floor], dim=-1))[..., : max(frames - 1, 0) * cfg.hop_length]
         mag = self.linear_magnitude(log_mel)
         length = (mag.shape[-1] - 1) * cfg.hop_length
         # Deterministic start (zero phase) so T=0 synthesis is bit-identical run to run.

@@ -19,7 +19,7 @@ from tts_temp.tts import frames
 from tts_temp.tts.defaults import COQUI_DURATION_THRESHOLD, DEFAULT_TEMPERATURE
 from tts_temp.tts.mel import MelConfig
 from tts_temp.tts.model import ModelConfig, OverFlow
-from tts_temp.tts.text import SYMBOLS, FrontEnd
+from tts_temp.tts.text import SYMBOLS, FrontEnd, check_espeak_voice
 
 if TYPE_CHECKING:
     from tts_temp.tts.coqui.voice import CoquiVoice
@@ -126,6 +126,23 @@ def load_voice(path: str | os.PathLike | None = None) -> "Voice | CoquiVoice":
     if not isinstance(d, dict):
         raise UserError(f"{path}: not a tts_temp voice checkpoint")
     try:
-        return voice_from_dict(d)
-    except (KeyError, RuntimeError, TypeError, ValueError) as exc:
-        raise UserError(f"{path}: damaged voice checkpoint ({type(exc).__name__})") from None
+        voice = voice_from_dict(d)
+    except UserError as exc:
+        raise UserError(f"{path}: {exc}") from None
+    except (KeyError, RuntimeError, TypeError, ValueError, AttributeError) as exc:
+        raise UserError(f"{path}: damaged voice checkpoint ({_inner(exc)})") from None
+    if voice.frontend.phonemes:
+        try:
+            check_espeak_voice(voice.frontend.voice)
+        except UserError as exc:
+            raise UserError(f"{path}: {exc}") from None
+    return voice
+
+
+def _inner(exc: BaseException) -> str:
+    """The inner error in one short line: its type and the first lines of its message."""
+    lines = [l.strip() for l in str(exc).splitlines() if l.strip()]
+    text = " ".join(lines[:2])
+    if isinstance(exc, KeyError):
+        text = f"missing entry {text}"
+    return f"{type(exc).__name__}: {text}"[:300] if text else type(exc).__name__

@@ -188,10 +188,15 @@ class WorldVocoder:
     """WORLD frames -> waveform behind the `Vocoder` interface (one item at a time: WORLD is C code)."""
 
     cfg: WorldConfig
+    feature_kind = "world"
 
     @property
     def sample_rate(self) -> int:
         return self.cfg.sample_rate
+
+    @property
+    def hop_length(self) -> int:
+        return self.cfg.hop_length
 
     def __call__(self, frames: torch.Tensor) -> torch.Tensor:
         if frames.dim() == 2:

@@ -57,6 +57,42 @@ def locate(path: str | os.PathLike) -> tuple[Path, Path]:
     return config, weights
 
 
+# ---------------------------------------------------------------- checking one value of a config
+
+
+def _is_number(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def config_int(where: object, name: str, v: object, minimum: int = 1) -> int:
+    """An integer >= minimum from a config, or one UserError line naming the field."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not float(v).is_integer() or v < minimum:
+        raise UserError(f"{where}: {name} must be an integer >= {minimum}, got {v!r}")
+    return int(v)
+
+
+def config_number(where: object, name: str, v: object, lo: float | None = None, hi: float | None = None,
+                  open_lo: bool = False, open_hi: bool = False) -> float:
+    """A finite number in the given range from a config, or one UserError line naming the field."""
+    ok = _is_number(v)
+    if ok and lo is not None:
+        ok = v > lo if open_lo else v >= lo
+    if ok and hi is not None:
+        ok = v < hi if open_hi else v <= hi
+    if not ok:
+        rng = "" if lo is None and hi is None else " in " + (
+            f"{'(' if open_lo else '['}{'-inf' if lo is None else f'{lo:g}'}, "
+            f"{'inf' if hi is None else f'{hi:g}'}{')' if open_hi or hi is None else ']'}")
+        raise UserError(f"{where}: {name} must be a finite number{rng}, got {v!r}")
+    return float(v)
+
+
+def config_bool(where: object, name: str, v: object) -> bool:
+    if not isinstance(v, bool):
+        raise UserError(f"{where}: {name} must be true or false, got {v!r}")
+    return v
+
+
 def read_config(path: Path) -> dict:
     try:
         cfg = json.loads(path.read_text(encoding="utf-8"))
@@ -118,16 +154,35 @@ class CoquiAudio:
             raise UserError(f"{where}: linear-amplitude mels (audio.do_amp_to_db_mel = false) are not supported")
         if a.get("log_func", "np.log10") not in ("np.log", "np.log10"):
             raise UserError(f"{where}: unknown audio.log_func {a.get('log_func')!r}")
-        sr = int(a.get("sample_rate", cls.sample_rate))
-        hop, win = a.get("hop_length", cls.hop_length), a.get("win_length", cls.win_length)
+        def get(name):
+            return a[name] if a.get(name) is not None else getattr(cls, name)
+
+        sr = config_int(where, "audio.sample_rate", get("sample_rate"))
+        hop = config_int(where, "audio.hop_length", get("hop_length"))
+        win = config_int(where, "audio.win_length", get("win_length"))
         if a.get("frame_shift_ms"):
-            hop = int(a["frame_shift_ms"] / 1000.0 * sr)
+            hop = int(config_number(where, "audio.frame_shift_ms", a["frame_shift_ms"], 0, open_lo=True) / 1000.0 * sr)
         if a.get("frame_length_ms"):
-            win = int(a["frame_length_ms"] / 1000.0 * sr)
-        pick = {k: a[k] for k in ("fft_size", "num_mels", "mel_fmin", "mel_fmax", "log_func", "spec_gain",
-                                  "signal_norm", "symmetric_norm", "max_norm", "clip_norm", "min_level_db",
-                                  "ref_level_db") if k in a and (a[k] is not None or k == "mel_fmax")}
-        return cls(sample_rate=sr, hop_length=int(hop), win_length=int(win), **pick)
+            win = int(config_number(where, "audio.frame_length_ms", a["frame_length_ms"], 0, open_lo=True) / 1000.0 * sr)
+        if hop < 1 or win < 1:
+            raise UserError(f"{where}: audio hop and window must be at least one sample")
+        fft = config_int(where, "audio.fft_size", get("fft_size"))
+        if win > fft:
+            raise UserError(f"{where}: audio.win_length {win} is longer than audio.fft_size {fft}")
+        fmin = config_number(where, "audio.mel_fmin", get("mel_fmin"), 0, sr / 2)
+        fmax = a.get("mel_fmax")
+        if fmax is not None:
+            fmax = config_number(where, "audio.mel_fmax", fmax, fmin, sr / 2, open_lo=True)
+        return cls(sample_rate=sr, hop_length=hop, win_length=win, fft_size=fft,
+                   num_mels=config_int(where, "audio.num_mels", get("num_mels")), mel_fmin=fmin, mel_fmax=fmax,
+                   log_func=get("log_func"), spec_gain=config_number(where, "audio.spec_gain", get("spec_gain"), 0,
+                                                                     open_lo=True),
+                   signal_norm=config_bool(where, "audio.signal_norm", get("signal_norm")),
+                   symmetric_norm=config_bool(where, "audio.symmetric_norm", get("symmetric_norm")),
+                   max_norm=config_number(where, "audio.max_norm", get("max_norm"), 0, open_lo=True),
+                   clip_norm=config_bool(where, "audio.clip_norm", get("clip_norm")),
+                   min_level_db=config_number(where, "audio.min_level_db", get("min_level_db"), hi=0, open_hi=True),
+                   ref_level_db=config_number(where, "audio.ref_level_db", get("ref_level_db")))
 
     @property
     def mel(self) -> MelConfig:

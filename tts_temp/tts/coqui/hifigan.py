@@ -98,6 +98,11 @@ class CoquiHifigan:
     generator: HifiganGenerator
     audio: CoquiAudio
     path: Path
+    feature_kind = "mel"
+
+    @property
+    def mel_config(self):
+        return self.audio.mel
 
     @property
     def sample_rate(self) -> int:

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tts_temp.errors import UserError
+from tts_temp.tts.coqui.config import config_bool, config_int, config_number
 from tts_temp.tts.defaults import COQUI_DURATION_THRESHOLD
 from tts_temp.tts.flow import squeeze, unsqueeze
 from tts_temp.tts.hmm import SampleOptions, dropout_items, dropout_masks, forward_algorithm, sample_frames
@@ -58,17 +59,67 @@ class OverflowSettings:
     c_in_channels: int = 0
 
     @classmethod
-    def from_config(cls, cfg: dict) -> "OverflowSettings":
+    def from_config(cls, cfg: dict, where: object = "config") -> "OverflowSettings":
+        """The config's values, each checked (one UserError line per bad value); a missing field takes
+        the default of the config class of its model type, as Coqui's own loader does."""
         kind = str(cfg.get("model", "")).lower()
         if kind not in MODEL_TYPES:
-            raise UserError(f"config: model {cfg.get('model')!r} is not OverFlow or NeuralHMM-TTS")
-        names = set(cls.__dataclass_fields__) - {"flow"}
-        s = cls(flow=MODEL_TYPES[kind], **{k: v for k, v in cfg.items() if k in names and v is not None})
+            raise UserError(f"{where}: model {cfg.get('model')!r} is not OverFlow or NeuralHMM-TTS")
+        given = {k: v for k, v in cfg.items() if k in _FIELD_CHECKS and v is not None}
+        values = {**MODEL_DEFAULTS[kind], **given}
+        checked = {k: _FIELD_CHECKS[k](where, k, values[k]) for k in _FIELD_CHECKS if k in values}
+        s = cls(flow=MODEL_TYPES[kind], **checked)
         if s.prenet_type != "original":
-            raise UserError(f"config: prenet_type {s.prenet_type!r} is not supported (only 'original')")
+            raise UserError(f"{where}: prenet_type {s.prenet_type!r} is not supported (only 'original')")
         if s.flow and s.c_in_channels:
-            raise UserError("config: a conditioned flow (c_in_channels > 0) is not supported")
+            raise UserError(f"{where}: a conditioned flow (c_in_channels > 0) is not supported")
+        if s.flow and (s.out_channels * s.num_squeeze) % s.num_splits:
+            raise UserError(f"{where}: num_splits {s.num_splits} does not divide out_channels x num_squeeze "
+                            f"({s.out_channels * s.num_squeeze})")
         return s
+
+
+def _int(minimum: int):
+    return lambda where, name, v: config_int(where, name, v, minimum)
+
+
+def _int_list(where, name, v) -> list[int]:
+    if not isinstance(v, list) or not v:
+        raise UserError(f"{where}: {name} must be a non-empty list of integers, got {v!r}")
+    return [config_int(where, f"{name}[{i}]", x) for i, x in enumerate(v)]
+
+
+def _str(where, name, v) -> str:
+    if not isinstance(v, str):
+        raise UserError(f"{where}: {name} must be a string, got {v!r}")
+    return v
+
+
+# One check per field of OverflowSettings (what a value may be, as the Coqui model can use it).
+_FIELD_CHECKS = {
+    "state_per_phone": _int(1), "encoder_in_out_features": _int(2), "out_channels": _int(1), "ar_order": _int(1),
+    "sampling_temp": lambda w, n, v: config_number(w, n, v, 0),
+    "deterministic_transition": config_bool,
+    "duration_threshold": lambda w, n, v: config_number(w, n, v, 0, 1, open_lo=True, open_hi=True),
+    "max_sampling_time": _int(1), "prenet_type": _str, "prenet_dim": _int(1), "prenet_n_layers": _int(0),
+    "prenet_dropout": lambda w, n, v: config_number(w, n, v, 0, 1, open_hi=True),
+    "prenet_dropout_at_inference": config_bool, "memory_rnn_dim": _int(1), "outputnet_size": _int_list,
+    "std_floor": lambda w, n, v: config_number(w, n, v, 0),
+    "hidden_channels_dec": _int(1), "kernel_size_dec": _int(1), "dilation_rate": _int(1),
+    "num_flow_blocks_dec": _int(1), "num_block_layers": _int(1), "num_splits": _int(1), "num_squeeze": _int(1),
+    "sigmoid_scale": config_bool, "c_in_channels": _int(0),
+}
+
+# The defaults of Coqui's config classes (coqui-tts 0.28: TTS/tts/configs/overflow_config.py and
+# neuralhmm_tts_config.py) where they differ between the two model types; a config.json written by
+# Coqui holds every field, but a hand-written or trimmed one takes these.
+_OVERFLOW_DEFAULTS = {"sampling_temp": 0.334, "duration_threshold": 0.55, "prenet_dropout_at_inference": False,
+                      "std_floor": 0.01}
+MODEL_DEFAULTS = {
+    "overflow": _OVERFLOW_DEFAULTS,
+    "neuralhmm_tts": {"sampling_temp": 0.0, "duration_threshold": 0.43, "prenet_dropout_at_inference": True,
+                      "std_floor": 0.001},
+}
 
 
 def fold_weight_norm(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -443,13 +494,25 @@ class CoquiOverflow(nn.Module):
 
     @torch.no_grad()
     def sample(self, ids: torch.Tensor, opts: SampleOptions, temperatures: Sequence[float],
-               generators: Sequence[torch.Generator | None]) -> tuple[torch.Tensor, torch.Tensor]:
-        """One text, many (temperature, generator) pairs in one batch -> normalised mels (B, C, T), lengths."""
+               generators: Sequence[torch.Generator | None]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One text, many (temperature, generator) pairs -> normalised mels (B, C, T), lengths, and which
+        items ran into opts.max_frames (B,)."""
         bsz = len(temperatures)
         ids = ids.reshape(1, -1).expand(bsz, -1)
         states, n_states = self.encoder(ids, torch.full((bsz,), ids.shape[1], dtype=torch.long))
         z, lengths = self.neural_hmm.sample(states, n_states, opts, torch.tensor(list(temperatures)), generators)
         z = z.transpose(1, 2)
+        # judged on the sampler's own lengths: the decoder floors them to the squeeze factor, which
+        # would hide an odd max_frames
+        hit = lengths >= opts.max_frames
         if self.decoder is not None:
-            z, lengths, _ = self.decoder(z, lengths, reverse=True)
-        return z, lengths
+            # each item through the decoder on its own frames (Coqui decodes one item at a time too),
+            # so no other item's length reaches its last frames
+            out = torch.zeros_like(z)
+            cut = torch.div(lengths, self.decoder.factor, rounding_mode="floor") * self.decoder.factor
+            for i in range(bsz):
+                n = int(cut[i])
+                if n:
+                    out[i, :, :n] = self.decoder(z[i:i + 1, :, :n], cut[i:i + 1], reverse=True)[0][0]
+            z, lengths = out, cut
+        return z, lengths, hit

@@ -275,9 +275,14 @@ class ESpeakPhonemizer:
             tmp.write(text)
         try:
             res = subprocess.run(["espeak-ng", "-q", "-b", "1", "-v", self.language, "--ipa=1", "-f", tmp.name],
-                                 capture_output=True, encoding="utf8", check=True)
+                                 capture_output=True, encoding="utf8", check=False)
+        except OSError as exc:
+            raise UserError(f"espeak-ng could not run on {text[:60]!r} ({exc.__class__.__name__})") from None
         finally:
             Path(tmp.name).unlink()
+        if res.returncode != 0:
+            why = " ".join(res.stderr.split())[:120] or f"exit {res.returncode}"
+            raise UserError(f"espeak-ng failed on {text[:60]!r}: {why}")
         # espeak-ng may mark a language switch as "(en)"; Coqui removes those and joins the lines
         lines = [re.sub(r"\(.+?\)", "", l.strip()).strip() for l in res.stdout.strip().split("\n") if l.strip()]
         return "".join(lines).replace("_", "")
@@ -378,6 +383,13 @@ class CoquiTokenizer:
         if self.phonemizer is not None:
             text = self.phonemizer.phonemize(text)
         return text
+
+    def spoken(self, text: str) -> str:
+        """The text that length is measured on: Coqui's cleaners run in `ids`, on each piece, as in Coqui."""
+        return text
+
+    def spoken_ids(self, spoken: str) -> list[int]:
+        return self.ids(spoken)
 
     def ids(self, text: str) -> list[int]:
         symbols = self.symbols(text)

@@ -63,7 +63,7 @@ class CoquiVoice:
 def load_coqui_voice(path: str | os.PathLike) -> CoquiVoice:
     config_path, weights_path = locate(path)
     cfg = read_config(config_path)
-    settings = OverflowSettings.from_config(cfg)
+    settings = OverflowSettings.from_config(cfg, config_path)
     audio = CoquiAudio.from_config(cfg, config_path)
     if audio.num_mels != settings.out_channels:
         raise UserError(f"{config_path}: audio.num_mels {audio.num_mels} != out_channels {settings.out_channels}")
