@@ -162,9 +162,45 @@ class _FeaturesModel:
         return getattr(self._model, name)
 
 
-def _attempt_seed(seed: int, seek: int, index: int) -> int:
+def attempt_seed(seed: int, seek: int, index: int) -> int:
     """A distinct, stable seed per (window, attempt), so an attempt is reproducible on its own."""
     return (seed * 1_000_003 + seek * 1009 + index) % (2**63 - 1)
+
+
+def attempt_options(decode: dict, t: float) -> DecodingOptions:
+    """whisper's decoding options for one attempt at temperature t: beams at 0, best-of above."""
+    kwargs = dict(decode)
+    if t > 0:
+        kwargs.pop("beam_size", None)
+        kwargs.pop("patience", None)
+    else:
+        kwargs.pop("best_of", None)
+    return DecodingOptions(**kwargs, temperature=t)
+
+
+def attempt_sampling(sampling: SamplingOptions, t: float, seek: int, index: int) -> SamplingOptions:
+    """The sampler of the index-th attempt on the window at `seek` (the seed rule lives here only)."""
+    seed = attempt_seed(sampling.seed, seek, index) if t > 0 and sampling.seed is not None else None
+    return replace(sampling, temperature=t, seed=seed)
+
+
+def judged_attempt(result, t: float, seed: int | None, seek: int, policy: FallbackPolicy) -> Attempt:
+    """One decoding result as a recorded, judged Attempt."""
+    attempt = Attempt(temperature=t, tokens=list(result.tokens), text=result.text,
+                      avg_logprob=result.avg_logprob, compression_ratio=result.compression_ratio,
+                      no_speech_prob=result.no_speech_prob, seed=seed)
+    attempt.accepted, attempt.reason = judge(attempt, policy)
+    attempt.failed = failures(attempt, policy)
+    return attempt
+
+
+def kept_attempt(attempts: list[Attempt], policy: FallbackPolicy) -> Attempt:
+    """The first accepted attempt (always the last tried), else the policy's choice among failures."""
+    if attempts[-1].accepted:
+        return attempts[-1]
+    kept = attempts[choose_when_all_failed(attempts, policy)]
+    kept.reason += f"; kept: every temperature failed (on_all_failed={policy.on_all_failed})"
+    return kept
 
 
 def decode_window(model: Whisper, window: EncodedWindow, policy: FallbackPolicy,
@@ -172,27 +208,13 @@ def decode_window(model: Whisper, window: EncodedWindow, policy: FallbackPolicy,
     """Try the policy's temperatures on one encoded window; return (kept, all attempts)."""
     attempts: list[Attempt] = []
     for index, t in enumerate(policy.temperatures):
-        kwargs = dict(decode)
-        if t > 0:
-            kwargs.pop("beam_size", None)
-            kwargs.pop("patience", None)
-        else:
-            kwargs.pop("best_of", None)
-        options = DecodingOptions(**kwargs, temperature=t)
-        seed = _attempt_seed(sampling.seed, seek, index) if t > 0 and sampling.seed is not None else None
-        task = _WindowTask(model, options, window, replace(sampling, temperature=t, seed=seed))
+        attempt_sampler = attempt_sampling(sampling, t, seek, index)
+        task = _WindowTask(model, attempt_options(decode, t), window, attempt_sampler)
         result = task.run(window.features)[0]
-        attempt = Attempt(temperature=t, tokens=list(result.tokens), text=result.text,
-                          avg_logprob=result.avg_logprob, compression_ratio=result.compression_ratio,
-                          no_speech_prob=result.no_speech_prob, seed=seed)
-        attempt.accepted, attempt.reason = judge(attempt, policy)
-        attempt.failed = failures(attempt, policy)
-        attempts.append(attempt)
-        if attempt.accepted:
-            return attempt, attempts
-    kept = attempts[choose_when_all_failed(attempts, policy)]
-    kept.reason += f"; kept: every temperature failed (on_all_failed={policy.on_all_failed})"
-    return kept, attempts
+        attempts.append(judged_attempt(result, t, attempt_sampler.seed, seek, policy))
+        if attempts[-1].accepted:
+            break
+    return kept_attempt(attempts, policy), attempts
 
 
 # --------------------------------------------------------------------------- options
@@ -281,6 +303,17 @@ def transcribe(model: Whisper, audio: str | os.PathLike | np.ndarray | torch.Ten
     seed, one is drawn and returned on the Transcript so that a sampled result can be replayed.
     """
     opts = make_options(model, **options)
+    waveform, time_map, opts = prepare_audio(model, audio, opts)
+    # inference mode, not just no_grad: no version counters or autograd metadata on the ~200 small
+    # tensors of every decoding step (the plan's tensors made here stay usable under no_grad)
+    with torch.inference_mode():
+        return _Transcription(model, waveform, opts, time_map).run()
+
+
+def prepare_audio(model: Whisper, audio: str | os.PathLike | np.ndarray | torch.Tensor,
+                  opts: TranscribeOptions) -> tuple[np.ndarray, vad_filter_.TimeMap | None, TranscribeOptions]:
+    """The waveform the window loop reads (after the VAD, if asked), its time map, and the options
+    as they apply to it; shared by `transcribe` and the sweep's grid (asr.grid)."""
     if isinstance(audio, (str, os.PathLike)):
         waveform = audio_io.load(audio, SAMPLE_RATE)
     else:
@@ -290,10 +323,7 @@ def transcribe(model: Whisper, audio: str | os.PathLike | np.ndarray | torch.Ten
     if opts.vad is not None:
         chunks = vad_filter_.speech_chunks(waveform, opts.vad)
         waveform, time_map = vad_filter_.collect(waveform, chunks), vad_filter_.TimeMap(chunks)
-    # inference mode, not just no_grad: no version counters or autograd metadata on the ~200 small
-    # tensors of every decoding step (the plan's tensors made here stay usable under no_grad)
-    with torch.inference_mode():
-        return _Transcription(model, waveform, opts, time_map).run()
+    return waveform, time_map, opts
 
 
 # --------------------------------------------------------------------------- the window loop
@@ -481,6 +511,11 @@ class _Transcription:
             start, end = self.time_map(start), self.time_map(end, is_end=True)
         self.skipped.append(SkippedWindow(window=w.index, start=start, end=end, reason=reason, attempts=attempts))
 
+    def _decode_window(self, window: EncodedWindow, w: _Window) -> tuple[Attempt, list[Attempt]]:
+        """The fallback ladder on one encoded window (the sweep's grid decodes many rows' at once here)."""
+        o = self.options
+        return decode_window(self.model, window, o.policy, self.decode, o.sampling, w.seek)
+
     def _window(self, w: _Window) -> int:
         """Decode one window and record what it gave; return the next seek."""
         if _is_digital_silence(self.waveform, w.seek, w.size):
@@ -490,7 +525,7 @@ class _Transcription:
         window, mel = self._encode(w.seek, w.size)
         self.decode["prompt"] = self._prompt()
         o = self.options
-        kept, attempts = decode_window(self.model, window, o.policy, self.decode, o.sampling, w.seek)
+        kept, attempts = self._decode_window(window, w)
         if should_skip_as_silence(kept, o.policy):
             self._skip(w, f"no speech: no-speech prob {kept.no_speech_prob:.2f} > {o.policy.no_speech_threshold:g} "
                           f"and avg logprob {kept.avg_logprob:.2f} not above {o.policy.logprob_threshold}", attempts)
