@@ -61,6 +61,7 @@ class RowStats:
     batched: int = 0         # sampled attempts decoded in one batch with other rows
     largest_batch: int = 0   # the most rows in one sampled batch this row was part of
     sampled: int = 0         # sampled attempts, batched or alone
+    seeks: list[int] = field(default_factory=list)  # the mel frame of each window the row decoded
     shared_with: set[int] = field(default_factory=set)  # rows whose deterministic decodes this row shared
 
     @property
@@ -71,7 +72,7 @@ class RowStats:
     def to_dict(self) -> dict:
         return {"attempts": self.attempts, "deterministic": self.deterministic,
                 "shared_attempts": self.shared, "sampled_attempts": self.sampled,
-                "batched_attempts": self.batched, "largest_batch": self.largest_batch,
+                "batched_attempts": self.batched, "largest_batch": self.largest_batch, "seeks": list(self.seeks),
                 "shared_with_rows": sorted(self.shared_with)}
 
 
@@ -263,6 +264,8 @@ class _Grid:
         k-th temperature; a row stops at its first accepted attempt, as `decode_window` does."""
         decode = group[0].decode
         attempts: dict[int, list[Attempt]] = {r.row: [] for r in group}
+        for r in group:
+            self.stats[r.row].seeks.append(r.seek)
         climbing = list(group)
         k = 0
         while climbing:
@@ -322,8 +325,17 @@ class _GridTask(DecodingTask):
         self.decoder = _RowsSampler([SeededSampler(s, eot) for s in samplings], self.n_group, eot)
 
     def run_rows(self, features: Tensor):
-        # whisper slices the features by the group size after decoding: give it one per sample
-        return self.run(features.expand(self.n_rows * self.n_group, *features.shape[1:]))
+        """One DecodingResult per row (`features`: the window's, batch 1)."""
+        return self.run(features.expand(self.n_rows, *features.shape[1:]))
+
+    def _get_audio_features(self, mel: Tensor) -> Tensor:
+        # whisper keeps one feature row per audio but slices them by the group size after decoding
+        # (only right for one audio): give it one row per sample; the rows are one window's anyway
+        features = super()._get_audio_features(mel)
+        return features[:1].expand(self.n_rows * self.n_group, *features.shape[1:])
+
+    def _detect_language(self, audio_features: Tensor, tokens: Tensor):
+        return super()._detect_language(audio_features[:self.n_rows], tokens)  # one language per row
 
 
 class _RowsSampler(TokenDecoder):
