@@ -35,7 +35,6 @@ FALLBACK = "fallback"
 EXPLAIN_TEMPERATURES = (0.25, 0.5, 1.0, 2.0)
 
 
-COMPUTE_TYPES = ("float32", "int8", "float16")
 TASKS = ("transcribe", "translate")
 
 
@@ -76,10 +75,8 @@ class AsrDecoding:
             language = language_code(self.language)
         except ValueError as exc:
             raise UserError(str(exc).splitlines()[0]) from None
-        if self.compute_type is not None and self.compute_type not in COMPUTE_TYPES + ("default", "auto"):
-            raise UserError(f"--compute-type must be one of {', '.join(COMPUTE_TYPES)}, got {self.compute_type!r}")
         device = resolve_device(self.device)  # UserError when CUDA is asked for and absent
-        resolve_compute_type(self.compute_type, device)  # int8 on CUDA, float16 on the CPU: UserError
+        resolve_compute_type(self.compute_type, device)  # unknown, int8 on CUDA, float16 on the CPU: UserError
         return AsrDecoding(compute_type=self.compute_type, device=self.device,
                            beam_size=None if self.beam_size is None else int(self.beam_size),
                            best_of=None if self.best_of is None else int(self.best_of), top_k=self.top_k,
