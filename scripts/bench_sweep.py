@@ -90,14 +90,13 @@ def faster_whisper(files: list[Path], temps: list[float], seeds: int, compute_ty
 
 def replay(records: list[dict], model) -> tuple[int, int, int]:
     """(sampled rows, rows whose text differs alone, rows whose record differs alone)."""
-    from tts_temp.asr import transcribe
-    from tts_temp.compare.asr import item_record
+    from tts_temp.audio import load
+    from tts_temp.compare.asr import transcribe_item
 
     sampled = [r for r in records if not r.get("error") and r["temperature"] > 0]
     text = whole = 0
     for r in sampled:
-        alone = item_record(transcribe(model, r["file"], temperature=r["temperature"], seed=r["seed"]),
-                            r["reference"])
+        alone = transcribe_item(model, load(r["file"], 16000), r["temperature"], r["seed"], r["reference"])
         text += alone["text"] != r["text"]
         whole += any(alone[k] != r[k] for k in alone)
     return len(sampled), text, whole

@@ -150,3 +150,12 @@ def test_options_are_checked_per_row_before_any_work(whisper_tiny):
         transcribe_grid(whisper_tiny, np.zeros(16000, np.float32), [])
     with pytest.raises(Exception, match="top_p"):
         transcribe_grid(whisper_tiny, str(DATA / "missing.wav"), [GridRow(1.0, 0)], top_p=2.0)
+
+
+def test_word_timestamps_rows_equal_alone(whisper_tiny):
+    """Word alignment runs in the rows' own loops (one at a time): the words and times are the item's."""
+    wav = audio_io.load(SHORT, 16000)
+    rows = [GridRow(0.0, 0), GridRow(1.0, 0), GridRow(1.0, 1)]
+    grid = transcribe_grid(whisper_tiny, wav, rows, word_timestamps=True)
+    assert all(s.words for t in grid.transcripts for s in t.segments)
+    _check_rows_equal_alone(whisper_tiny, wav, rows, grid, word_timestamps=True)

@@ -179,6 +179,9 @@ class _Grid:
         self.stats = [RowStats() for _ in rows]
         self.windows: dict[tuple[int, int], EncodedWindow] = {}
         self.cond = threading.Condition()
+        # one row thread runs at a time: word alignment hooks the model's own modules, and the
+        # rows' bookkeeping is light Python that gains nothing from running side by side
+        self.turn = threading.Lock()
         self.pending: dict[int, _Request] = {}
         self.answers: dict[int, Any] = {}
         self.live = len(rows)
@@ -190,22 +193,28 @@ class _Grid:
 
     # ---- the row side (row threads)
     def request(self, req: _Request) -> tuple[Attempt, list[Attempt]]:
-        with self.cond:
-            self.pending[req.row] = req
-            self.cond.notify_all()
-            self.cond.wait_for(lambda: req.row in self.answers)
-            answer = self.answers.pop(req.row)
+        self.turn.release()  # while this row waits, another may keep its books
+        try:
+            with self.cond:
+                self.pending[req.row] = req
+                self.cond.notify_all()
+                self.cond.wait_for(lambda: req.row in self.answers)
+                answer = self.answers.pop(req.row)
+        finally:
+            self.turn.acquire()
         if isinstance(answer, BaseException):
             raise answer
         return answer
 
     def _row_thread(self, i: int, out: list) -> None:
+        self.turn.acquire()
         try:
             with torch.inference_mode():
                 out[i] = self.loops[i].run()
         except BaseException as exc:  # one row's failure is that row's result
             out[i] = exc
         finally:
+            self.turn.release()
             with self.cond:
                 self.live -= 1
                 self.cond.notify_all()

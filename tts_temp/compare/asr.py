@@ -2,8 +2,12 @@
 
 Every fixed temperature is decoded with exactly that temperature (no fallback); one more row,
 "fallback", runs Whisper's default schedule and records which temperature each segment settled
-on and which criterion rejected each failed attempt. Items are appended to results.jsonl as they
-finish, so a killed run resumes where it stopped.
+on and which criterion rejected each failed attempt. A file's rows are one grid (asr.grid): each
+30 s window is encoded once for all of them, deterministic attempts are decoded once and shared,
+sampled rows decode together, and every row is still what `transcribe` gives for it alone. The
+engine schedules files; a file's rows are appended to results.jsonl when the file finishes, so a
+killed run resumes with the rows it had not written. Decoding options (`AsrDecoding`) are one set
+for the sweep, recorded in run.json.
 
 Also here: the figures that explain temperature on a real clip, made from Whisper's own logits
 (`token_distribution`), since they need the model and so belong with the ASR half of the sweep.
