@@ -16,7 +16,8 @@ attempts run exactly the single-item code, so they are identical. Sampled attemp
 same numbers from the same generators; the logits they draw from come from a batched forward pass
 (`exact=False`), whose float32 sums can round differently from a one-row pass, or from one pass per
 row (`exact=True`, the default: the same shapes as the single item, so the same logits). The row
-threads only keep books; every encoder and decoder pass runs in the calling thread.
+threads keep books one at a time (word alignment included); every encoder pass and every decode
+runs in the calling thread.
 """
 from __future__ import annotations
 
