@@ -118,7 +118,7 @@ def main() -> int:
     files = clips(args.files)
     temp_sets = [args.temperatures[:k] for k in range(1, len(args.temperatures) + 1)] if args.grow \
         else [args.temperatures]
-    print("| grid | items | system | seconds | items/s | vs faster-whisper int8 | vs faster-whisper float32 |")
+    print("| grid | items | system | seconds | items/s | speed-up vs faster-whisper int8 | speed-up vs faster-whisper float32 |")
     print("|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         man = manifest(Path(tmp), files)
