@@ -164,14 +164,16 @@ def test_resume_skips_finished_items_and_loses_nothing(sweep, whisper_tiny, monk
     cfg, _ = sweep
     path = cfg.out_dir / "results.jsonl"
     original = {r["key"]: r for r in _read(path)}
+    import tts_temp.compare.asr as compare_asr
+
     calls = []
-    real = tts_temp.asr.transcribe
+    real = compare_asr.transcribe_file
 
-    def counting(*args, **kwargs):
-        calls.append(kwargs.get("temperature", "fallback"))
-        return real(*args, **kwargs)
+    def counting(model, waveform, rows, *args, **kwargs):  # a file's unfinished rows, as one grid
+        calls.extend(rows)
+        return real(model, waveform, rows, *args, **kwargs)
 
-    monkeypatch.setattr(tts_temp.asr, "transcribe", counting)
+    monkeypatch.setattr(compare_asr, "transcribe_file", counting)
     run_asr_sweep(AsrSweepConfig(audio=cfg.audio, out_dir=cfg.out_dir, temperatures=TEMPS, seeds=SEEDS),
                   model=whisper_tiny, log=lambda m: None)
     assert calls == []  # everything was done
@@ -203,12 +205,12 @@ def test_rerun_with_another_reference_or_more_files_redoes_only_those(sweep, whi
     manifest.write_text(f"{CLIP.name}\tsomething else entirely\n", encoding="utf-8")
     done = []
 
-    def fake(model, waveform, temperature, seed, reference):
-        done.append(reference)
-        return {"text": "x", "wer": 1.0, "cer": 1.0, "avg_logprob": -1.0, "compression_ratio": 1.0,
-                "segment_temperatures": [], "fired": {}, "segments": [], "windows": []}
+    def fake(model, waveform, rows, reference, options=None, exact=True):
+        done.extend([reference] * len(rows))
+        return [{"text": "x", "wer": 1.0, "cer": 1.0, "avg_logprob": -1.0, "compression_ratio": 1.0,
+                 "segment_temperatures": [], "fired": {}, "segments": [], "windows": []} for _ in rows]
 
-    monkeypatch.setattr(compare_asr, "transcribe_item", fake)
+    monkeypatch.setattr(compare_asr, "transcribe_file", fake)
     run_asr_sweep(AsrSweepConfig(audio=[CLIP, cfg.audio[1], extra], out_dir=folder, temperatures=TEMPS, seeds=SEEDS,
                                  references=manifest), model=whisper_tiny, log=lambda m: None)
     per_file = (len(TEMPS) + 1) * SEEDS

@@ -198,6 +198,43 @@ def attempt_seed(run_seed: int, seek: int, index: int) -> int:
     return derive_seed(run_seed, seek, index)
 
 
+def attempt_options(decode: dict, t: float) -> DecodingOptions:
+    """whisper's decoding options for one attempt at temperature t: beams at 0, best-of above."""
+    kwargs = dict(decode)
+    if t > 0:
+        kwargs.pop("beam_size", None)
+        kwargs.pop("patience", None)
+    else:
+        kwargs.pop("best_of", None)
+    return DecodingOptions(**kwargs, temperature=t)
+
+
+def attempt_sampling(sampling: SamplingOptions, t: float, seek: int, index: int) -> SamplingOptions:
+    """The sampler of the index-th attempt on the window at `seek` (the seed rule lives here only)."""
+    seed = attempt_seed(sampling.seed, seek, index) if t > 0 and sampling.seed is not None else None
+    return replace(sampling, temperature=t, seed=seed)
+
+
+def judged_attempt(result, t: float, seed: int | None, seek: int, policy: FallbackPolicy,
+                   frames: int | None = None) -> Attempt:
+    """One decoding result as a recorded, judged Attempt (of mel frames [seek, seek + frames))."""
+    attempt = Attempt(temperature=t, tokens=list(result.tokens), text=result.text,
+                      avg_logprob=result.avg_logprob, compression_ratio=result.compression_ratio,
+                      no_speech_prob=result.no_speech_prob, seed=seed, seek=seek, frames=frames)
+    attempt.accepted, attempt.reason = judge(attempt, policy)
+    attempt.failed = failures(attempt, policy)
+    return attempt
+
+
+def kept_attempt(attempts: list[Attempt], policy: FallbackPolicy) -> Attempt:
+    """The first accepted attempt (always the last tried), else the policy's choice among failures."""
+    if attempts[-1].accepted:
+        return attempts[-1]
+    kept = attempts[choose_when_all_failed(attempts, policy)]
+    kept.reason += f"; kept: every temperature failed (on_all_failed={policy.on_all_failed})"
+    return kept
+
+
 def decode_window(model: Whisper, window: EncodedWindow, policy: FallbackPolicy,
                   decode: dict, sampling: SamplingOptions, seek: int = 0,
                   plan: DecoderPlan | None = None, frames: int | None = None) -> tuple[Attempt, list[Attempt]]:
@@ -205,27 +242,13 @@ def decode_window(model: Whisper, window: EncodedWindow, policy: FallbackPolicy,
     audio); return (kept, all attempts)."""
     attempts: list[Attempt] = []
     for index, t in enumerate(policy.temperatures):
-        kwargs = dict(decode)
-        if t > 0:
-            kwargs.pop("beam_size", None)
-            kwargs.pop("patience", None)
-        else:
-            kwargs.pop("best_of", None)
-        options = DecodingOptions(**kwargs, temperature=t)
-        seed = attempt_seed(sampling.seed, seek, index) if t > 0 and sampling.seed is not None else None
-        task = _WindowTask(model, options, window, replace(sampling, temperature=t, seed=seed), plan)
+        attempt_sampler = attempt_sampling(sampling, t, seek, index)
+        task = _WindowTask(model, attempt_options(decode, t), window, attempt_sampler, plan)
         result = task.run(window.features)[0]
-        attempt = Attempt(temperature=t, tokens=list(result.tokens), text=result.text,
-                          avg_logprob=result.avg_logprob, compression_ratio=result.compression_ratio,
-                          no_speech_prob=result.no_speech_prob, seed=seed, seek=seek, frames=frames)
-        attempt.accepted, attempt.reason = judge(attempt, policy)
-        attempt.failed = failures(attempt, policy)
-        attempts.append(attempt)
-        if attempt.accepted:
-            return attempt, attempts
-    kept = attempts[choose_when_all_failed(attempts, policy)]
-    kept.reason += f"; kept: every temperature failed (on_all_failed={policy.on_all_failed})"
-    return kept, attempts
+        attempts.append(judged_attempt(result, t, attempt_sampler.seed, seek, policy, frames))
+        if attempts[-1].accepted:
+            break
+    return kept_attempt(attempts, policy), attempts
 
 
 # --------------------------------------------------------------------------- options
@@ -340,6 +363,17 @@ def transcribe(model: Whisper, audio: str | os.PathLike | np.ndarray | torch.Ten
     seed, one is drawn and returned on the Transcript so that a sampled result can be replayed.
     """
     opts = make_options(model, **options)
+    waveform, time_map, opts = prepare_audio(model, audio, opts)
+    # inference mode, not just no_grad: no version counters or autograd metadata on the ~200 small
+    # tensors of every decoding step (the plan's tensors made here stay usable under no_grad)
+    with torch.inference_mode():
+        return _Transcription(model, waveform, opts, time_map).run()
+
+
+def prepare_audio(model: Whisper, audio: str | os.PathLike | np.ndarray | torch.Tensor,
+                  opts: TranscribeOptions) -> tuple[np.ndarray, vad_filter_.TimeMap | None, TranscribeOptions]:
+    """The waveform the window loop reads (after the VAD, if asked), its time map, and the options
+    as they apply to it; shared by `transcribe` and the sweep's grid (asr.grid)."""
     attention.adopt(model)  # the encoder's attention must not follow whisper's process-wide flag
     if isinstance(audio, (str, os.PathLike)):
         waveform = audio_io.load(audio, SAMPLE_RATE)
@@ -352,10 +386,7 @@ def transcribe(model: Whisper, audio: str | os.PathLike | np.ndarray | torch.Ten
         waveform, time_map = vad_filter_.collect(waveform, chunks), vad_filter_.TimeMap(chunks)
         if opts.clip_timestamps:  # the clips name times of the original audio: move them into the speech
             opts = replace(opts, clip_timestamps=_clips_in_speech(opts.clip_timestamps, time_map))
-    # inference mode, not just no_grad: no version counters or autograd metadata on the ~200 small
-    # tensors of every decoding step (the plan's tensors made here stay usable under no_grad)
-    with torch.inference_mode():
-        return _Transcription(model, waveform, opts, time_map).run()
+    return waveform, time_map, opts
 
 
 # --------------------------------------------------------------------------- the window loop
@@ -554,6 +585,11 @@ class _Transcription:
             start, end = self.time_map(start), self.time_map(end, is_end=True)
         self.skipped.append(SkippedWindow(window=w.index, start=start, end=end, reason=reason, attempts=attempts))
 
+    def _decode_window(self, window: EncodedWindow, w: _Window) -> tuple[Attempt, list[Attempt]]:
+        """The fallback ladder on one encoded window (the sweep's grid decodes many rows' at once here)."""
+        o = self.options
+        return decode_window(self.model, window, o.policy, self.decode, o.sampling, w.seek, self.plan, w.size)
+
     def _window(self, w: _Window) -> int:
         """Decode one window and record what it gave; return the next seek."""
         if _is_digital_silence(self.waveform, w.seek, w.size):
@@ -563,7 +599,7 @@ class _Transcription:
         window, mel = self._encode(w.seek, w.size)
         self.decode["prompt"] = self._prompt()
         o = self.options
-        kept, attempts = decode_window(self.model, window, o.policy, self.decode, o.sampling, w.seek, self.plan, w.size)
+        kept, attempts = self._decode_window(window, w)
         if should_skip_as_silence(kept, o.policy):
             self._skip(w, f"no speech: no-speech prob {kept.no_speech_prob:.2f} > {o.policy.no_speech_threshold:g} "
                           f"and avg logprob {kept.avg_logprob:.2f} not above {o.policy.logprob_threshold}", attempts)

@@ -2,8 +2,12 @@
 
 Every fixed temperature is decoded with exactly that temperature (no fallback); one more row,
 "fallback", runs Whisper's default schedule and records which temperature each segment settled
-on and which criterion rejected each failed attempt. Items are appended to results.jsonl as they
-finish, so a killed run resumes where it stopped.
+on and which criterion rejected each failed attempt. A file's rows are one grid (asr.grid): each
+30 s window is encoded once for all of them, deterministic attempts are decoded once and shared,
+sampled rows decode together, and every row is still what `transcribe` gives for it alone. The
+engine schedules files; a file's rows are appended to results.jsonl when the file finishes, so a
+killed run resumes with the rows it had not written. Decoding options (`AsrDecoding`) are one set
+for the sweep, recorded in run.json.
 
 Also here: the figures that explain temperature on a real clip, made from Whisper's own logits
 (`token_distribution`), since they need the model and so belong with the ASR half of the sweep.
@@ -16,6 +20,7 @@ import shutil
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -34,6 +39,62 @@ FALLBACK = "fallback"
 EXPLAIN_TEMPERATURES = (0.25, 0.5, 1.0, 2.0)
 
 
+TASKS = ("transcribe", "translate")
+
+
+@dataclass(frozen=True)
+class AsrDecoding:
+    """transcribe's decoding options, as the sweep takes them (None: transcribe's own default).
+
+    One set for the whole sweep, checked once before any audio is read, recorded in run.json
+    (a folder made with other options is not resumed) and shown in the report."""
+
+    compute_type: str | None = None   # None: float16 on CUDA, float32 on the CPU (load_model's rule)
+    device: str | None = None         # None: CUDA when available
+    beam_size: int | None = None      # beams at T = 0 (None: greedy)
+    best_of: int | None = None        # samples per sampled attempt, the most likely kept (None: one)
+    top_k: int | None = None
+    top_p: float | None = None
+    language: str | None = None       # None: detected (English for .en models)
+    task: str = "transcribe"
+    vad_filter: bool = False
+
+    def validate(self) -> "AsrDecoding":
+        """The same options, checked and normalised (a language name becomes its code); UserError if bad."""
+        from tts_temp.asr.transcribe import language_code
+        from tts_temp.asr.weights import resolve_compute_type, resolve_device
+        from tts_temp.sampling.temperature import check_top_k, check_top_p
+
+        for name in ("beam_size", "best_of"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or int(value) != value or value < 1):
+                raise UserError(f"--{name.replace('_', '-')} must be a whole number >= 1, got {value}")
+        if self.task not in TASKS:
+            raise UserError(f"--task must be transcribe or translate, got {self.task!r}")
+        if not isinstance(self.vad_filter, bool):
+            raise UserError(f"--vad-filter must be true or false, got {self.vad_filter!r}")
+        try:
+            check_top_k(self.top_k)
+            check_top_p(self.top_p)
+            language = language_code(self.language)
+        except ValueError as exc:
+            raise UserError(str(exc).splitlines()[0]) from None
+        device = resolve_device(self.device)  # UserError when CUDA is asked for and absent
+        resolve_compute_type(self.compute_type, device)  # unknown, int8 on CUDA, float16 on the CPU: UserError
+        return AsrDecoding(compute_type=self.compute_type, device=self.device,
+                           beam_size=None if self.beam_size is None else int(self.beam_size),
+                           best_of=None if self.best_of is None else int(self.best_of), top_k=self.top_k,
+                           top_p=self.top_p, language=language, task=self.task, vad_filter=self.vad_filter)
+
+    def transcribe_options(self) -> dict:
+        """The keywords `transcribe` (and so `transcribe_grid`) takes; model loading is separate."""
+        return {"beam_size": self.beam_size, "best_of": self.best_of, "top_k": self.top_k, "top_p": self.top_p,
+                "language": self.language, "task": self.task, "vad_filter": self.vad_filter}
+
+    def to_dict(self) -> dict:
+        return {"compute_type": self.compute_type, "device": self.device, **self.transcribe_options()}
+
+
 @dataclass
 class AsrSweepConfig:
     audio: list[Path]
@@ -46,6 +107,10 @@ class AsrSweepConfig:
     explain: bool = True          # the next-token distribution figures on the first clip
     manifest: Path | None = None  # TSV/CSV/JSONL or a LibriSpeech-style folder (see compare.manifest)
     engine: EngineOptions = field(default_factory=EngineOptions)
+    decoding: AsrDecoding = field(default_factory=AsrDecoding)
+    # sampled rows: one decoder pass per row (the very logits of the item alone) or one batched pass
+    # (faster; float32 sums may round differently, so a sampled row may differ from its replay)
+    exact: bool = True
 
     def validate(self) -> list[Entry]:
         """Check the arguments; return the inputs (command-line files first, then the manifest's),
@@ -59,6 +124,7 @@ class AsrSweepConfig:
         self.temperatures = check_temperatures(self.temperatures)
         check_seeds(self.seeds)
         self.engine.validate()
+        self.decoding = self.decoding.validate()
         if self.references is not None and not Path(self.references).is_file():
             raise UserError(f"{self.references}: no such references file")
         references = read_references(self.audio, self.references)
@@ -130,19 +196,14 @@ def item_key(path: Path, temperature: float | None, seed: int) -> str:
     return f"asr|{Path(path).resolve()}|T={t}|seed={seed}"
 
 
-def transcribe_item(model, waveform: np.ndarray, temperature: float | None, seed: int,
-                    reference: str | None) -> dict:
-    """One transcription and its numbers. temperature None = Whisper's fallback schedule."""
+def item_record(tr, reference: str | None) -> dict:
+    """One transcript's numbers: text, WER/CER, log-prob, compression, what the fallback did."""
     from whisper.utils import compression_ratio
 
-    from tts_temp.asr import transcribe
-
-    options = {} if temperature is None else {"temperature": temperature}
-    tr = transcribe(model, waveform, seed=seed, **options)
     wins = windows(tr.segments)
     logprobs = [w.avg_logprob for w in wins if math.isfinite(w.avg_logprob)]
     text = tr.text.strip()
-    rec = {
+    return {
         "text": text,
         "wer": None if reference is None else metrics.wer(reference, text),
         "cer": None if reference is None else metrics.cer(reference, text),
@@ -156,54 +217,85 @@ def transcribe_item(model, waveform: np.ndarray, temperature: float | None, seed
                      "attempts": [a.to_dict() for a in w.attempts]} for w in wins],
         "skipped_windows": [w.to_dict() for w in tr.skipped],
     }
-    return rec
+
+
+def transcribe_item(model, waveform: np.ndarray, temperature: float | None, seed: int,
+                    reference: str | None, options: dict | None = None) -> dict:
+    """One transcription alone and its numbers (temperature None = Whisper's fallback schedule):
+    what a sweep row must equal."""
+    from tts_temp.asr import transcribe
+
+    schedule = {} if temperature is None else {"temperature": temperature}
+    return item_record(transcribe(model, waveform, seed=seed, **schedule, **(options or {})), reference)
+
+
+def row_label(temperature: float | None, seed: int) -> str:
+    return f"T={FALLBACK if temperature is None else f'{temperature:g}'} seed={seed}"
+
+
+def transcribe_file(model, waveform: np.ndarray, rows: list[tuple[float | None, int]], reference: str | None,
+                    options: dict | None = None, exact: bool = True) -> list[dict]:
+    """Every (temperature, seed) row of one file through one grid (asr.grid): each window encoded
+    once, deterministic attempts decoded once for every row that shares them, sampled rows batched.
+    One record per row, in order; a row that failed is {"error": ...}. Each record's "grid" says
+    how it was computed (shared, batched, the file's encoder passes)."""
+    from tts_temp.asr.grid import GridRow, transcribe_grid
+
+    grid = transcribe_grid(model, waveform, [GridRow(t, s) for t, s in rows], exact=exact, **(options or {}))
+    out = []
+    for (t, s), tr, stats in zip(rows, grid.transcripts, grid.stats):
+        if isinstance(tr, BaseException):
+            out.append({"error": f"{type(tr).__name__}: {tr}"})
+            continue
+        rec = item_record(tr, reference)
+        rec["grid"] = dict(stats.to_dict(), encoder_passes=grid.encoder_passes, rows=len(rows), exact=grid.exact,
+                           shared_with=[row_label(*rows[j]) for j in sorted(stats.shared_with)])
+        rec["grid"].pop("shared_with_rows")
+        out.append(rec)
+    return out
 
 
 @dataclass(frozen=True)
 class AsrTask:
-    """One item: a file at one temperature (None = the fallback schedule) and seed."""
+    """One file and the rows of its grid still to do: (temperature or None = the fallback schedule, seed)."""
     audio: str
-    temperature: float | None
-    seed: int
+    rows: tuple[tuple[float | None, int], ...]
     reference: str | None
+    options: tuple[tuple[str, Any], ...] = ()   # transcribe's keywords (AsrDecoding.transcribe_options)
+    exact: bool = True
 
 
 class AsrRunner:
-    """A worker's state: the loaded model, and the last file's samples (a file's items come in a row)."""
+    """A worker's state: the loaded model; one call transcribes one file's whole grid."""
 
     def __init__(self, model):
         self.model = model
-        self._last: tuple[str, np.ndarray | str] | None = None
 
-    def _waveform(self, path: str) -> np.ndarray | str:
+    def __call__(self, task: AsrTask) -> list[dict]:
         from tts_temp import audio as audio_io
 
-        if self._last is None or self._last[0] != path:
-            try:
-                self._last = (path, audio_io.load(path, 16000))
-            except Exception as exc:  # an unreadable file is one bad item, not the end of the sweep
-                self._last = (path, str(exc))
-        return self._last[1]
-
-    def __call__(self, task: AsrTask) -> dict:
-        waveform = self._waveform(task.audio)
-        if isinstance(waveform, str):
-            return {"error": waveform}
         try:
-            return transcribe_item(self.model, waveform, task.temperature, task.seed, task.reference)
-        except Exception as exc:  # one bad item must not stop the sweep
-            return {"error": f"{type(exc).__name__}: {exc}"}
+            waveform = audio_io.load(task.audio, 16000)
+        except Exception as exc:  # an unreadable file is one bad item per row, not the end of the sweep
+            return [{"error": str(exc)}] * len(task.rows)
+        try:
+            return transcribe_file(self.model, waveform, list(task.rows), task.reference, dict(task.options),
+                                   task.exact)
+        except Exception as exc:  # one bad file must not stop the sweep
+            return [{"error": f"{type(exc).__name__}: {exc}"}] * len(task.rows)
 
 
 @dataclass(frozen=True)
 class AsrWorker:
     """Picklable recipe for a worker process: load the model once, then run tasks."""
     model: str
+    device: str | None = None
+    compute_type: str | None = None
 
     def __call__(self) -> AsrRunner:
         from tts_temp.asr import load_model
 
-        return AsrRunner(load_model(self.model))
+        return AsrRunner(load_model(self.model, device=self.device, compute_type=self.compute_type))
 
 
 @dataclass
@@ -226,7 +318,7 @@ def run_asr_sweep(cfg: AsrSweepConfig, model=None, log=print) -> AsrSweepResult:
     entries = cfg.validate()
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    check_run_settings(out, {"sweep": "asr", "model": cfg.model})
+    check_run_settings(out, {"sweep": "asr", "model": cfg.model, **cfg.decoding.to_dict(), "exact": cfg.exact})
     results = ResultsFile(out / "results.jsonl")
 
     rows = [(t, s) for t in cfg.temperatures for s in range(cfg.seeds)]
@@ -235,8 +327,10 @@ def run_asr_sweep(cfg: AsrSweepConfig, model=None, log=print) -> AsrSweepResult:
     keys = [item_key(e.audio, t, s) for e in entries for t, s in rows]
     bases: dict[str, dict] = {}
     tasks: list[AsrTask] = []
+    options = tuple(cfg.decoding.transcribe_options().items())
     for e in entries:
         base = {"kind": "asr", "file": str(e.audio.resolve()), "name": e.audio.name, "reference": e.reference}
+        todo = []
         for t, s in rows:
             key = item_key(e.audio, t, s)
             bases[key] = dict(base, key=key, mode=FALLBACK if t is None else "fixed", temperature=t, seed=s)
@@ -245,17 +339,22 @@ def run_asr_sweep(cfg: AsrSweepConfig, model=None, log=print) -> AsrSweepResult:
             if e.error is not None:  # a bad manifest row: recorded, never sent to a worker
                 results.append(dict(bases[key], error=e.error))
                 continue
-            tasks.append(AsrTask(str(e.audio.resolve()), t, s, e.reference))  # workers run in other folders
+            todo.append((t, s))
+        if todo:  # the file's unfinished rows, as one grid
+            tasks.append(AsrTask(str(e.audio.resolve()), tuple(todo), e.reference, options, cfg.exact))  # workers run in other folders
 
     if model is not None and cfg.engine.uses_ray:
         raise ValueError("a preloaded model runs in this process only (workers == 1)")
-    make_worker = AsrWorker(cfg.model) if model is None else (lambda: AsrRunner(model))
-    with Progress(total=len(keys), desc="transcribe", initial=len(keys) - len(tasks)) as bar:
-        for i, rec, error in run_tasks(make_worker, tasks, cfg.engine):
+    d = cfg.decoding
+    make_worker = AsrWorker(cfg.model, d.device, d.compute_type) if model is None else (lambda: AsrRunner(model))
+    done_before = len(keys) - sum(len(t.rows) for t in tasks)
+    with Progress(total=len(keys), desc="transcribe", initial=done_before) as bar:
+        for i, recs, error in run_tasks(make_worker, tasks, cfg.engine):
             task = tasks[i]
-            base = bases[item_key(Path(task.audio), task.temperature, task.seed)]
-            results.append(dict(base, **(rec if error is None else {"error": error})))
-            bar.advance(failed=bool(error or rec.get("error")))
+            recs = recs if error is None else [{"error": error}] * len(task.rows)
+            for (t, s), rec in zip(task.rows, recs):
+                results.append(dict(bases[item_key(Path(task.audio), t, s)], **rec))
+                bar.advance(failed=bool(rec.get("error")))
 
     records = [results.get(k) for k in keys]
     failed = sum(1 for r in records if r.get("error"))
@@ -271,7 +370,8 @@ def run_asr_sweep(cfg: AsrSweepConfig, model=None, log=print) -> AsrSweepResult:
     if cfg.explain:
         first = next((r for r in records if not r.get("error")), None)
         if first is not None:
-            explain = _explain(out / "token_distribution.json", lambda: model or AsrWorker(cfg.model)().model, first)
+            explain = _explain(out / "token_distribution.json",
+                               lambda: model or AsrWorker(cfg.model, d.device, d.compute_type)().model, first)
             figures += plots.token_figures(out, explain)
     shown = report.sample_files(records)
     clips = _copy_inputs([Path(f) for f in shown], out / "audio")

@@ -33,7 +33,44 @@ def add_asr_arguments(p: argparse.ArgumentParser) -> None:
                    help="skip the extra row that runs Whisper's fallback schedule")
     p.add_argument("--model", default="tiny.en", help="Whisper model name or checkpoint (default tiny.en, bundled)")
     p.add_argument("--out", type=Path, required=True, help="run folder (rerun with the same one to resume)")
+    add_decoding_arguments(p)
     add_engine_arguments(p)
+
+
+def _bool(value: str) -> bool:
+    lowered = str(value).lower()
+    if lowered in ("true", "1", "yes"):
+        return True
+    if lowered in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
+
+
+def add_decoding_arguments(p: argparse.ArgumentParser) -> None:
+    """transcribe's decoding options, for every item of the sweep (see asr.AsrDecoding)."""
+    p.add_argument("--compute-type", default=None, metavar="TYPE",
+                   help="float32, int8 (CPU) or float16 (CUDA) (default: float16 on CUDA, float32 on the CPU)")
+    p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA when available)")
+    p.add_argument("--beam-size", type=int, default=None, help="beams at T = 0 (default: greedy)")
+    p.add_argument("--best-of", type=int, default=None,
+                   help="samples per sampled attempt, the most likely kept (default: one)")
+    p.add_argument("--top-k", type=int, default=None, help="sample only among the k most likely tokens")
+    p.add_argument("--top-p", type=float, default=None, help="sample only from the nucleus of mass p, in (0, 1]")
+    p.add_argument("--language", default=None, help="language code or name (default: detected)")
+    p.add_argument("--task", default="transcribe", help="transcribe, or translate into English")
+    p.add_argument("--vad-filter", type=_bool, nargs="?", const=True, default=False,
+                   help="decode only the speech Silero VAD finds")
+    p.add_argument("--batched-sampling", dest="exact", action="store_false",
+                   help="decode a file's sampled rows in one batched pass (faster; a row may then differ from "
+                        "the item transcribed alone, float32 sums rounding differently) instead of one pass per row")
+
+
+def decoding_options(args):
+    from tts_temp.compare.asr import AsrDecoding
+
+    return AsrDecoding(compute_type=args.compute_type, device=args.device, beam_size=args.beam_size,
+                       best_of=args.best_of, top_k=args.top_k, top_p=args.top_p, language=args.language,
+                       task=args.task, vad_filter=args.vad_filter)
 
 
 def add_engine_arguments(p: argparse.ArgumentParser) -> None:
@@ -102,7 +139,8 @@ def run_compare_asr(args) -> int:
 
     cfg = AsrSweepConfig(audio=list(args.audio), out_dir=args.out, temperatures=args.temperatures,
                          seeds=args.seeds, references=args.references, model=args.model,
-                         fallback_row=args.fallback_row, manifest=args.manifest, engine=engine_options(args))
+                         fallback_row=args.fallback_row, manifest=args.manifest, engine=engine_options(args),
+                         decoding=decoding_options(args), exact=args.exact)
     result = run_asr_sweep(cfg, log=_warn)
     print_table(result.summary, ["temperature", "items", "errors", "wer_mean", "wer_std", "cer_mean", "diversity",
                                  "avg_logprob_mean", "settled_temperature_mean"])

@@ -87,8 +87,42 @@ def _settings(out_dir: Path) -> str:
 
 
 # --------------------------------------------------------------------------- ASR
-ASR_ITEM_COLUMNS = ["T", "seed", "text", "wer", "cer", "avg_logprob", "compression_ratio", "settled"]
-ASR_ITEM_HEADERS = ["T", "seed", "text", "WER", "CER", "avg logprob", "compression", "segment T"]
+ASR_ITEM_COLUMNS = ["T", "seed", "text", "wer", "cer", "avg_logprob", "compression_ratio", "settled", "decoded"]
+ASR_ITEM_HEADERS = ["T", "seed", "text", "WER", "CER", "avg logprob", "compression", "segment T", "decoded"]
+DECODING_LABELS = [("compute_type", "compute type"), ("device", "device"), ("beam_size", "beam size"),
+                   ("best_of", "best of"), ("top_k", "top-k"), ("top_p", "top-p"), ("language", "language"),
+                   ("task", "task"), ("vad_filter", "VAD filter")]
+
+
+def decoded(grid: dict | None) -> str:
+    """How a sweep row was computed, in words (from its record's "grid")."""
+    if not grid:
+        return ""
+    parts = []
+    if grid.get("deterministic") and grid.get("shared_with"):
+        parts.append(f"deterministic: decoded once, shared with {', '.join(grid['shared_with'])}")
+    elif grid.get("deterministic"):
+        parts.append("deterministic")
+    elif grid.get("shared_attempts"):
+        parts.append(f"{grid['shared_attempts']} T=0 attempt(s) shared")
+    if grid.get("batched_attempts"):
+        how = "one pass per row" if grid.get("exact") else "one batched pass"
+        parts.append(f"sampled with up to {grid['largest_batch']} rows ({how})")
+    return "; ".join(parts)
+
+
+def _decoding(cfg) -> str:
+    """The decoding options of the sweep, one line (what run.json records)."""
+    d = getattr(cfg, "decoding", None)
+    if d is None:
+        return ""
+    values = d.to_dict()
+    shown = ", ".join(f"{label} {html.escape(str(values[k]) if values[k] is not None else 'default')}"
+                      for k, label in DECODING_LABELS)
+    grid = ("one decoder pass per sampled row (each row equals the item alone)" if getattr(cfg, "exact", True)
+            else "sampled rows batched in one decoder pass")
+    return (f"<p>Decoding: {shown}. Each file's grid shares one encoder pass per 30 s window; "
+            f"{grid}.</p>")
 
 
 SAMPLE_FIRST = 5   # inputs shown with players: the first few ...
@@ -129,7 +163,7 @@ def asr_report(out_dir: Path, cfg, summary: list[dict], summary_columns: list[st
              + (f", plus Whisper's fallback schedule ({', '.join(f'{t:g}' for t in WHISPER_SCHEDULE)}) as one more row"
                 if cfg.fallback_row else "")
              + ". WER and CER use Whisper's English text normaliser on both sides; diversity is the mean "
-               "WER between the texts of different seeds.</p>" + _settings(out_dir))
+               "WER between the texts of different seeds.</p>" + _decoding(cfg) + _settings(out_dir))
     fired = sorted({k for r in summary for k in r if k.startswith("fired_")})
     files: dict[str, list[dict]] = {}
     for r in records:
@@ -148,7 +182,8 @@ def asr_report(out_dir: Path, cfg, summary: list[dict], summary_columns: list[st
             else:
                 row.update(text=r["text"], wer=r.get("wer"), cer=r.get("cer"), avg_logprob=r.get("avg_logprob"),
                            compression_ratio=r.get("compression_ratio"),
-                           settled=", ".join(f"{t:g}" for t in r.get("segment_temperatures", [])))
+                           settled=", ".join(f"{t:g}" for t in r.get("segment_temperatures", [])),
+                           decoded=decoded(r.get("grid")))
             rows.append(row)
         blocks.append(
             f"<h3>{html.escape(first['name'])}</h3><p>{_audio(clips.get(first['file']) if playable else None)}</p>"
