@@ -36,7 +36,7 @@ from whisper.decoding import DecodingTask, Inference, TokenDecoder
 from whisper.model import Whisper
 
 from tts_temp.asr.decoder_plan import DecoderPlan
-from tts_temp.asr.fallback import Attempt, FallbackPolicy
+from tts_temp.asr.fallback import Attempt
 from tts_temp.asr.filters import faster_filters
 from tts_temp.asr.inference import CachedInference, EncodedWindow
 from tts_temp.asr.sampler import SamplingOptions, SeededSampler
