@@ -136,3 +136,25 @@ def test_transcribing_and_synthesising_at_once_equals_one_at_a_time():
         assert not errors, errors
         different = [name for name in jobs if together[name] != alone[name]]
         assert not different, different
+
+
+def test_word_alignment_leaves_the_callers_thread_count(tmp_path):
+    """whisper's alignment (numba's first call in a thread) used to reset the torch thread count, so
+    windows after the first ran with another count than the caller set, and the record said so."""
+    import subprocess
+    import sys
+    script = (
+        "import threading, torch\n"
+        "from tts_temp.asr import load_model, transcribe\n"
+        "from tts_temp.demo import demo_clip\n"
+        "m = load_model('tiny.en')\n"
+        "out = []\n"
+        "def run():\n"
+        "    torch.set_num_threads(1)\n"
+        "    t = transcribe(m, str(demo_clip()), temperature=0.0, word_timestamps=True)\n"
+        "    out.append((t.torch_threads, torch.get_num_threads()))\n"
+        "th = threading.Thread(target=run); th.start(); th.join()\n"
+        "print(out[0])\n")
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip().splitlines()[-1] == "(1, 1)"

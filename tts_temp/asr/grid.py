@@ -210,7 +210,10 @@ class _Grid:
             raise answer
         return answer
 
-    def _row_thread(self, i: int, out: list) -> None:
+    def _row_thread(self, i: int, out: list, threads: int) -> None:
+        # OpenMP's thread count is per thread: a new thread starts at the default, not the caller's,
+        # so a row's own work (word alignment) and its record follow the caller's count
+        torch.set_num_threads(threads)
         self.turn.acquire()
         try:
             with torch.inference_mode():
@@ -226,7 +229,7 @@ class _Grid:
     # ---- the driver (the calling thread)
     def run(self) -> GridResult:
         out: list[Any] = [None] * len(self.rows)
-        threads = [threading.Thread(target=self._row_thread, args=(i, out), daemon=True,
+        threads = [threading.Thread(target=self._row_thread, args=(i, out, torch.get_num_threads()), daemon=True,
                                     name=f"grid-row-{i}") for i in range(len(self.rows))]
         for t in threads:
             t.start()

@@ -513,11 +513,15 @@ class _Transcription:
     def _add_words(self, current: list[Segment], window: EncodedWindow, mel: torch.Tensor, w: _Window) -> None:
         dicts = [{"seek": w.seek, "start": s.start, "end": s.end, "tokens": s.tokens, "text": s.text}
                  for s in current]
+        threads = torch.get_num_threads()
         with _DECODER_MODULES:
             add_word_timestamps(segments=dicts, model=_FeaturesModel(self.model, window), tokenizer=self.tokenizer,
                                 mel=mel, num_frames=w.size, prepend_punctuations=self.options.prepend_punctuations,
                                 append_punctuations=self.options.append_punctuations,
                                 last_speech_timestamp=self.last_speech_timestamp)
+            # the alignment's first call in a thread (numba's start-up) can reset this thread's
+            # torch thread count; later windows must run as the caller set it
+            torch.set_num_threads(threads)
         for s, d in zip(current, dicts):
             s.start, s.end, s.words = d["start"], d["end"], d.get("words", [])
 
