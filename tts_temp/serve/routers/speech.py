@@ -34,23 +34,24 @@ SUCCESS = {200: {"content": {m: {"schema": {"type": "string", "format": "binary"
 
 
 def encode(wav: np.ndarray, sample_rate: int, fmt: str) -> bytes:
-    """The waveform in the asked format; wav exactly as the CLI writes it."""
+    """The waveform in the asked format. The wav is written exactly as the CLI writes it; flac and pcm
+    carry that wav's 16-bit samples (not a second float-to-int conversion), ffmpeg encodes the rest."""
     import soundfile as sf
 
     from tts_temp.audio import write_wav
 
-    if fmt == "pcm":
-        clipped = np.clip(np.asarray(wav, dtype=np.float32), -1.0, 1.0)
-        return (clipped * 32767).astype("<i2").tobytes()
-    if fmt == "flac":
-        buffer = io.BytesIO()
-        sf.write(buffer, np.clip(wav, -1.0, 1.0), sample_rate, subtype="PCM_16", format="FLAC")
-        return buffer.getvalue()
     with tempfile.TemporaryDirectory(prefix="tts-temp-speech-") as folder:
         path = write_wav(os.path.join(folder, "speech.wav"), wav, sample_rate)
         data = path.read_bytes()
     if fmt == "wav":
         return data
+    if fmt in ("pcm", "flac"):
+        samples, _ = sf.read(io.BytesIO(data), dtype="int16")
+        if fmt == "pcm":
+            return samples.astype("<i2").tobytes()
+        buffer = io.BytesIO()
+        sf.write(buffer, samples, sample_rate, subtype="PCM_16", format="FLAC")
+        return buffer.getvalue()
     proc = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-f", "wav", "-i", "-", *FFMPEG_ARGS[fmt], "-"],
                           input=data, capture_output=True)
     if proc.returncode != 0:
