@@ -62,6 +62,12 @@ class SharedExclusiveLock:
                 self._cond.notify_all()
 
 
+def _set_threads(n: int) -> None:
+    import torch
+
+    torch.set_num_threads(n)
+
+
 def default_workers() -> int:
     return max(1, os.cpu_count() or 1)
 
@@ -78,7 +84,11 @@ class WorkerPool:
         self.limit = workers + queue
         self.pending = 0
         self.lock = SharedExclusiveLock()
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tts-temp-worker")
+        # torch.set_num_threads in the main thread does not reach OpenMP in threads started later (each
+        # has its own thread count, and GEMM results depend on it): every worker sets its own
+        self.threads = self.torch_threads(workers)
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tts-temp-worker",
+                                            initializer=_set_threads, initargs=(self.threads,))
 
     @staticmethod
     def torch_threads(workers: int) -> int:
