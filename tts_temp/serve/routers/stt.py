@@ -126,7 +126,7 @@ async def _handle(request: Request, task: Literal["transcribe", "translate"], fi
 
 # Form fields shared by both routes (OpenAI's first, then the extensions).
 File_ = Annotated[UploadFile, File(description="audio: wav, flac, ogg, or anything ffmpeg decodes")]
-Model_ = Annotated[str, Form(description="a served model (GET /v1/models) or whisper-1 (the default model)")]
+Model_ = Annotated[str, Form(min_length=1, description="a served model (GET /v1/models) or whisper-1 (the default model)")]
 Prompt_ = Annotated[str | None, Form(description="text to condition the first window on (initial prompt)")]
 Format_ = Annotated[TranscriptionFormat, Form()]
 Temp_ = Annotated[float, Form(ge=0, le=1e6, description="0: whisper's fallback schedule 0, 0.2, ..., 1.0; "
