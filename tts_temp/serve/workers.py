@@ -21,8 +21,6 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from tts_temp.serve.errors import busy
-
 T = TypeVar("T")
 
 
@@ -98,6 +96,8 @@ class WorkerPool:
         """`fn(*args)` on a worker; a 503 when the queue is full. The slot is freed when the work
         ends, not when the client leaves, so a cancelled request cannot overfill the queue."""
         if self.pending >= self.limit:
+            from tts_temp.serve.errors import busy  # fastapi: imported only when serving
+
             raise busy(f"the server is busy ({self.workers} worker(s), {self.queue} queued); retry shortly")
         self.pending += 1
         loop = asyncio.get_running_loop()
