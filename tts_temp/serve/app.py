@@ -1,0 +1,191 @@
+"""The FastAPI app: state loaded in the background, the routers, the page, auth and the upload limit.
+
+Models load on a thread after the server has started, so /health answers from the first second
+(503 "loading", then 200 "ok"); API requests made while loading get a 503 with Retry-After.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any, Callable
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from tts_temp.serve import errors
+from tts_temp.serve.errors import ApiError, busy
+from tts_temp.serve.registry import Registry
+from tts_temp.serve.types import ErrorResponse, Health
+from tts_temp.serve.workers import WorkerPool
+
+log = logging.getLogger("tts_temp.serve")
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "bad input: audio, text, an option, a model or a voice"},
+    401: {"model": ErrorResponse, "description": "missing or wrong API key (when the server has one)"},
+    413: {"model": ErrorResponse, "description": "the request is over the upload limit"},
+    503: {"model": ErrorResponse, "description": "loading, or the queue is full (see Retry-After)"},
+}
+
+
+@dataclass
+class ServeConfig:
+    """`tts-temp serve`'s options, as the app needs them."""
+
+    models: list[str]
+    voices: list[str] = field(default_factory=list)
+    vocoder: str | None = None
+    device: str | None = None
+    compute_type: str | None = None
+    workers: int = 1
+    queue: int = 8
+    api_key: str | None = None
+    max_upload_mb: float = 25.0
+
+
+class ServerState:
+    """What the routers share: the registry (None while loading), the pool, the config."""
+
+    def __init__(self, config: ServeConfig, loader: Callable[[ServeConfig], Registry] | None = None):
+        self.config = config
+        self.pool = WorkerPool(config.workers, config.queue)
+        self.registry: Registry | None = None
+        self.status, self.detail = "loading", None
+        self.started = int(time.time())
+        self._loader = loader or (lambda c: Registry.load(c.models, c.voices, c.vocoder, c.device, c.compute_type,
+                                                          log=log.info))
+        self.on_failure: Callable[[str], None] = lambda message: None
+
+    def load(self) -> None:
+        try:
+            self.registry = self._loader(self.config)
+            self.status = "ok"
+            log.info("ready")
+        except Exception as exc:  # a model that does not load stops the server with its message
+            self.status, self.detail = "failed", str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            log.error("loading failed: %s", self.detail)
+            self.on_failure(self.detail)
+
+    def ready(self) -> Registry:
+        if self.registry is None:
+            if self.status == "failed":
+                raise ApiError(503, f"the server failed to load: {self.detail}", code="load_failed")
+            raise busy("the server is loading its models; retry shortly", retry_after=5)
+        return self.registry
+
+
+class UploadLimit:
+    """ASGI middleware: a body over the limit is refused with 413, by Content-Length or while streaming."""
+
+    class TooLarge(Exception):
+        pass
+
+    def __init__(self, app, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        error = ApiError(413, f"the request is over the upload limit of {self.max_bytes / 2**20:g} MB",
+                         code="file_too_large")
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            return await error.response()(scope, receive, send)
+        seen, started, exceeded = 0, False, False
+
+        async def counted_receive():
+            nonlocal seen, exceeded
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    exceeded = True
+                    raise UploadLimit.TooLarge
+            return message
+
+        async def tracked_send(message):
+            nonlocal started
+            if exceeded:
+                return  # whatever the app made of the aborted body, the answer is 413
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, tracked_send)
+        except Exception:
+            if not exceeded:
+                raise
+        if exceeded and not started:
+            await error.response()(scope, receive, send)
+
+
+def page() -> str:
+    return resources.files("tts_temp.serve").joinpath("static/index.html").read_text(encoding="utf-8")
+
+
+def create_app(config: ServeConfig, loader: Callable[[ServeConfig], Registry] | None = None,
+               load_in_background: bool = True) -> FastAPI:
+    from tts_temp.serve.routers import models, speech, stt
+
+    state = ServerState(config, loader)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI):
+        if load_in_background:
+            threading.Thread(target=state.load, name="tts-temp-loader", daemon=True).start()
+        else:
+            state.load()
+        yield
+        state.pool.shutdown()
+
+    app = FastAPI(title="tts_temp", version="0.1.0", lifespan=lifespan,
+                  description="OpenAI's audio API (transcriptions, translations, speech) where temperature and "
+                              "seed are first-class fields. Extensions are marked in each field's description.")
+    app.state.serve = state
+    errors.install(app)
+
+    async def check_key(request: Request) -> None:
+        key = config.api_key
+        if key is None:
+            return
+        given = request.headers.get("authorization", "")
+        scheme, _, token = given.partition(" ")
+        if scheme.lower() != "bearer" or not secrets.compare_digest(token.strip().encode(), key.encode()):
+            raise ApiError(401, "missing or wrong API key: send 'Authorization: Bearer KEY'",
+                           code="invalid_api_key")
+
+    for router in (stt.router, speech.router, models.router):
+        app.include_router(router, prefix="/v1", dependencies=[Depends(check_key)], responses=ERROR_RESPONSES)
+
+    @app.get("/health", response_model=Health, responses={503: {"model": Health}}, tags=["health"])
+    async def health() -> JSONResponse:
+        """200 once models are loaded; 503 while loading (or when loading failed)."""
+        body = Health(status=state.status, detail=state.detail).model_dump()
+        return JSONResponse(body, status_code=200 if state.status == "ok" else 503,
+                            headers={} if state.status == "ok" else {"Retry-After": "5"})
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def index() -> HTMLResponse:
+        return HTMLResponse(page())
+
+    def openapi() -> dict:
+        """FastAPI's schema without its 422 (validation errors are 400s here, in OpenAI's shape)."""
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                                 routes=app.routes)
+            for item in schema.get("paths", {}).values():
+                for op in item.values():
+                    op.get("responses", {}).pop("422", None)
+            for name in ("HTTPValidationError", "ValidationError"):
+                schema.get("components", {}).get("schemas", {}).pop(name, None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi
+    app.add_middleware(UploadLimit, max_bytes=int(config.max_upload_mb * 2**20))
+    return app

@@ -1,0 +1,1 @@
+"""One router per API group, as OpenAI groups them: stt (transcriptions, translations), speech, models."""
