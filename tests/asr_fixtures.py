@@ -76,3 +76,12 @@ def waveform(name: str) -> np.ndarray:
     from tts_temp.audio import load
 
     return load(clip(name), 16000)
+
+
+def copy_bundled(tmp_path: Path) -> Path:
+    """A private copy of the bundled tiny.en CTranslate2 folder, for tests that damage or re-key it."""
+    from tts_temp.asr import weights
+
+    folder = tmp_path / "ct2"
+    shutil.copytree(weights.bundled_model_dir(), folder)
+    return folder

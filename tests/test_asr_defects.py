@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from asr_fixtures import clip, model, waveform, window_mel
+from cli_helpers import one_error_line as _one_line
+from asr_fixtures import clip, model, waveform, window_mel, copy_bundled
 from tts_temp.asr import transcribe, weights
 from tts_temp.asr.sampler import SamplingOptions, SeededSampler
 from tts_temp.cli import main
@@ -19,12 +20,6 @@ def _cli(capsys, *argv):
     code = main(["transcribe", *argv])
     out, err = capsys.readouterr()
     return code, out, err
-
-
-def _one_line(err: str) -> str:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
 
 
 # 1. the drawn seed is reported and replays the run
@@ -40,15 +35,9 @@ def test_unseeded_run_reports_its_seed_and_replays(capsys):
 
 
 # 2. the converter cache is keyed by content; a corrupt cached file is rebuilt
-def _copy_bundled(tmp_path):
-    folder = tmp_path / "copy"
-    shutil.copytree(weights.bundled_model_dir(), folder)
-    return folder
-
-
 def test_changed_weights_are_not_served_from_the_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("TTS_TEMP_CACHE", str(tmp_path / "cache"))
-    folder = _copy_bundled(tmp_path)
+    folder = copy_bundled(tmp_path)
     original = weights.load_model(str(folder), device="cpu")
     data = bytearray((folder / "model.bin").read_bytes())
     v = weights.read_ctranslate2(folder / "model.bin")
@@ -65,7 +54,7 @@ def test_changed_weights_are_not_served_from_the_cache(tmp_path, monkeypatch):
 
 def test_corrupt_cached_conversion_is_rebuilt(tmp_path, monkeypatch):
     monkeypatch.setenv("TTS_TEMP_CACHE", str(tmp_path / "cache"))
-    folder = _copy_bundled(tmp_path)
+    folder = copy_bundled(tmp_path)
     weights.load_model(str(folder), device="cpu")
     (cached,) = (tmp_path / "cache").glob("*.pt")
     cached.write_bytes(cached.read_bytes()[:1000])
@@ -181,7 +170,7 @@ def test_english_only_model_with_french_warns_and_uses_english(capsys):
 @pytest.mark.parametrize("heads", ["3", "[[1]]", "[[1, 99]]", '[["a", 0]]', "[1, 2]"])
 def test_malformed_alignment_heads_is_one_line(tmp_path, monkeypatch, capsys, heads):
     monkeypatch.setenv("TTS_TEMP_CACHE", str(tmp_path / "cache"))
-    folder = _copy_bundled(tmp_path)
+    folder = copy_bundled(tmp_path)
     config = json.loads((folder / "config.json").read_text())
     config["alignment_heads"] = json.loads(heads)
     (folder / "config.json").write_text(json.dumps(config))
@@ -215,7 +204,7 @@ def test_missing_extra_names_the_extra(monkeypatch):
 
 def test_unsupported_ctranslate2_folder_is_a_user_error(tmp_path, monkeypatch):
     monkeypatch.setenv("TTS_TEMP_CACHE", str(tmp_path / "cache"))
-    folder = _copy_bundled(tmp_path)
+    folder = copy_bundled(tmp_path)
     raw = bytearray((folder / "model.bin").read_bytes())
     name = b"encoder/conv1/weight\0"
     i = raw.find(name) + len(name)

@@ -14,7 +14,8 @@ import pytest
 import torch
 import whisper
 
-from asr_fixtures import base_model, cache_dir, clip, model, waveform, window_mel
+from cli_helpers import one_error_line as _one_line
+from asr_fixtures import base_model, cache_dir, clip, model, waveform, window_mel, copy_bundled
 from tts_temp.asr import transcribe, weights
 from tts_temp.cli import main
 
@@ -31,12 +32,6 @@ def _cli(capsys, *argv) -> tuple[int, str, str]:
         code = exc.code
     out, err = capsys.readouterr()
     return code, out, err
-
-
-def _one_line(err: str) -> str:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
 
 
 @pytest.fixture
@@ -210,19 +205,11 @@ def test_all_formats_are_written_together_or_not_at_all(capsys, converted_cache,
 
 
 # 16. the cache: device errors are not damage; a checksum on the output; unwritable -> memory
-def _copy_bundled(tmp_path: Path) -> Path:
-    import shutil
-
-    folder = tmp_path / "ct2"
-    shutil.copytree(weights.bundled_model_dir(), folder)
-    return folder
-
-
 def test_device_error_is_not_a_damaged_checkpoint(tmp_path, monkeypatch):
     from whisper.model import Whisper
 
     monkeypatch.setenv("TTS_TEMP_CACHE", str(tmp_path / "cache"))
-    folder = _copy_bundled(tmp_path)
+    folder = copy_bundled(tmp_path)
     weights.load_model(str(folder), device="cpu")
     (cached,) = (tmp_path / "cache").glob("*.pt")
     before = cached.stat().st_ino, cached.stat().st_mtime_ns
@@ -243,7 +230,7 @@ def test_device_error_is_not_a_damaged_checkpoint(tmp_path, monkeypatch):
 
 def test_flipped_byte_in_the_cache_is_caught(tmp_path, monkeypatch):
     monkeypatch.setenv("TTS_TEMP_CACHE", str(tmp_path / "cache"))
-    folder = _copy_bundled(tmp_path)
+    folder = copy_bundled(tmp_path)
     weights.load_model(str(folder), device="cpu")
     (cached,) = (tmp_path / "cache").glob("*.pt")
     data = bytearray(cached.read_bytes())
@@ -257,7 +244,7 @@ def test_flipped_byte_in_the_cache_is_caught(tmp_path, monkeypatch):
 def test_unwritable_cache_falls_back_to_memory(tmp_path, monkeypatch, capsys):
     (tmp_path / "file").write_text("not a folder")
     monkeypatch.setenv("TTS_TEMP_CACHE", str(tmp_path / "file" / "cache"))
-    folder = _copy_bundled(tmp_path)
+    folder = copy_bundled(tmp_path)
     m = weights.load_model(str(folder), device="cpu")
     assert "cannot write the model cache" in _one_line(capsys.readouterr().err)
     assert torch.equal(m.encoder.conv1.weight, model().encoder.conv1.weight)

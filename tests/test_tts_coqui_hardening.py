@@ -9,20 +9,9 @@ import shutil
 import pytest
 
 from test_tts_coqui import _build_tts, _hifigan, _small_config, coqui  # noqa: F401 (coqui is a fixture)
-from tts_temp.cli import main
+from cli_helpers import one_error_line
+from test_tts_hardening import run
 from tts_temp.errors import UserError
-
-
-def run(capsys, *argv):
-    code = main(["synthesize", *map(str, argv)])
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def one_error_line(err: str) -> str:
-    lines = [l for l in err.splitlines() if l.strip()]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
 
 
 @pytest.fixture(scope="module")

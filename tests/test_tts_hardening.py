@@ -17,6 +17,7 @@ import pytest
 import soundfile as sf
 import torch
 
+from cli_helpers import one_error_line
 from tts_temp.cli import main
 from tts_temp.errors import UserError
 
@@ -27,12 +28,6 @@ def run(capsys, *argv):
     code = main(["synthesize", *map(str, argv)])
     out = capsys.readouterr()
     return code, out.out, out.err
-
-
-def one_error_line(err: str) -> str:
-    lines = [l for l in err.splitlines() if l.strip()]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
 
 
 @pytest.fixture(scope="module")

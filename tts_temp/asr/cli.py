@@ -20,7 +20,8 @@ from tts_temp.errors import UserError
 FORMATS = ("txt", "json", "srt", "vtt", "tsv")
 
 
-def _bool(value: str) -> bool:
+def parse_bool(value: str) -> bool:
+    """whisper's CLI booleans (True/False, also 1/0 and yes/no), for every flag that takes one."""
     lowered = str(value).lower()
     if lowered in ("true", "1", "yes"):
         return True
@@ -57,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _flag(p, "compute-type", default=None, metavar="TYPE",
           help="as faster-whisper's: float32, int8 (CPU, faster) or float16 (CUDA) (default: float16 on CUDA, "
                "float32 on the CPU)")
-    _flag(p, "fp16", type=_bool, default=None,
+    _flag(p, "fp16", type=parse_bool, default=None,
           help="decode in float16 (whisper's default on CUDA; ignored on the CPU)")
     _flag(p, "temperature", type=float, nargs="+", default=None, metavar="T", help="temperature(s) to use")
     _flag(p, "temperature-increment-on-fallback", type=_optional_float, default=None, metavar="X")
@@ -73,9 +74,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     _flag(p, "no-speech-threshold", type=_optional_float, default=0.6)
     _flag(p, "prompt-reset-temperature", type=float, default=0.5,
           help="reset the text prompt after a window kept above this temperature")
-    _flag(p, "condition-on-previous-text", type=_bool, nargs="?", const=True, default=True)
+    _flag(p, "condition-on-previous-text", type=parse_bool, nargs="?", const=True, default=True)
     _flag(p, "initial-prompt", default=None)
-    _flag(p, "word-timestamps", type=_bool, nargs="?", const=True, default=False)
+    _flag(p, "word-timestamps", type=parse_bool, nargs="?", const=True, default=False)
     _flag(p, "language", default=None, help="language code or name (default: detected, as whisper)")
     _flag(p, "task", choices=("transcribe", "translate"), default="transcribe",
           help="transcribe, or translate into English (multilingual models)")
@@ -83,9 +84,9 @@ def register(sub: argparse._SubParsersAction) -> None:
           help="comma-separated start,end,... seconds of the clips to process (whisper's option)")
     _flag(p, "hallucination-silence-threshold", type=_optional_float, default=None, metavar="SECONDS",
           help="with --word-timestamps: skip silences longer than this before a likely hallucination")
-    _flag(p, "carry-initial-prompt", type=_bool, nargs="?", const=True, default=False,
+    _flag(p, "carry-initial-prompt", type=parse_bool, nargs="?", const=True, default=False,
           help="prepend --initial-prompt to every window's prompt (whisper's option)")
-    _flag(p, "vad-filter", type=_bool, nargs="?", const=True, default=False,
+    _flag(p, "vad-filter", type=parse_bool, nargs="?", const=True, default=False,
           help="decode only the speech Silero VAD finds (faster-whisper's option); times stay the original's")
     _flag(p, "vad-parameters", default=None, metavar="JSON",
           help='Silero VAD parameters as JSON, e.g. \'{"min_silence_duration_ms": 500}\'')
@@ -94,7 +95,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _flag(p, "output-format", "-f", choices=(*FORMATS, "all"), default=None,
           help="default: json to stdout, or all formats with --output-dir")
     _flag(p, "output-dir", "-o", default=None, help="write AUDIO_NAME.EXT files here instead of stdout")
-    _flag(p, "verbose", type=_bool, nargs="?", const=True, default=False, help="print segments as they are decoded")
+    _flag(p, "verbose", type=parse_bool, nargs="?", const=True, default=False, help="print segments as they are decoded")
     p.set_defaults(func=run)
     p.error = _one_line_error  # argparse's own errors (a bad number, a missing value): one line too
 

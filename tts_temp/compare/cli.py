@@ -5,6 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from tts_temp.asr.cli import parse_bool
 from tts_temp.compare.asr import DEFAULT_SEEDS as ASR_SEEDS
 from tts_temp.compare.asr import DEFAULT_TEMPERATURES as ASR_TEMPERATURES
 from tts_temp.compare.tts import DEFAULT_SEEDS as TTS_SEEDS
@@ -37,15 +38,6 @@ def add_asr_arguments(p: argparse.ArgumentParser) -> None:
     add_engine_arguments(p)
 
 
-def _bool(value: str) -> bool:
-    lowered = str(value).lower()
-    if lowered in ("true", "1", "yes"):
-        return True
-    if lowered in ("false", "0", "no"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
-
-
 def add_decoding_arguments(p: argparse.ArgumentParser) -> None:
     """transcribe's decoding options, for every item of the sweep (see asr.AsrDecoding)."""
     p.add_argument("--compute-type", default=None, metavar="TYPE",
@@ -58,7 +50,7 @@ def add_decoding_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--top-p", type=float, default=None, help="sample only from the nucleus of mass p, in (0, 1]")
     p.add_argument("--language", default=None, help="language code or name (default: detected)")
     p.add_argument("--task", default="transcribe", help="transcribe, or translate into English")
-    p.add_argument("--vad-filter", type=_bool, nargs="?", const=True, default=False,
+    p.add_argument("--vad-filter", type=parse_bool, nargs="?", const=True, default=False,
                    help="decode only the speech Silero VAD finds")
     p.add_argument("--batched-sampling", dest="exact", action="store_false",
                    help="decode a file's sampled rows in one batched pass (faster; a row may then differ from "
