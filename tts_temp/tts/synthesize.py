@@ -168,7 +168,9 @@ def synthesize_batch(voice: AnyVoice, text: str, temperatures: Sequence[float], 
     silence = voice.silence()
     for k, (mels, lengths) in enumerate(ac.sentences):
         t1 = time.perf_counter()
-        wavs = vocoder(pad_with_silence(voice.to_log_mel(mels), lengths, silence))
+        padded = pad_with_silence(voice.to_log_mel(mels), lengths, silence)
+        # a vocoder that takes the lengths renders each item from its own frames alone
+        wavs = vocoder(padded, lengths) if getattr(vocoder, "takes_lengths", False) else vocoder(padded)
         t_vocoder += time.perf_counter() - t1
         for i in range(bsz):
             n = int(lengths[i])
