@@ -43,7 +43,7 @@ class NeuralVocoderConfig:
     channels: int = 192           # frame-rate network width
     dilations: tuple[int, ...] = (1, 2, 4, 8, 1, 2)
     fft_size: int = 1024          # STFT in which the filters act (window = fft_size, hop = hop_length)
-    f0_median: int = 5            # frames; odd; 1 = no smoothing
+    f0_median: int = 5            # frames; odd; 1 = no smoothing (log-F0 and the voicing flag)
     noise_seed: int = 0           # per-item noise seed when no generator is passed
 
     @property
@@ -163,10 +163,13 @@ class NeuralSourceFilter(nn.Module):
 
     # --- the pieces -------------------------------------------------------------------------
     def smoothed(self, frames: torch.Tensor) -> torch.Tensor:
-        """The frames with log-F0 median-filtered over time (what the vocoder renders)."""
+        """The frames with log-F0 and the voicing flag median-filtered over time (what the vocoder
+        renders): sampled frames carry independent noise on both, heard as pitch jumps and voicing
+        flicker."""
         cfg = self.cfg
         lf0 = median_over_frames(frames[:, cfg.lf0], cfg.f0_median)
-        return torch.cat([frames[:, : cfg.lf0], lf0[:, None], frames[:, cfg.lf0 + 1:]], dim=1)
+        vuv = median_over_frames(frames[:, cfg.vuv], cfg.f0_median)
+        return torch.cat([frames[:, : cfg.lf0], lf0[:, None], vuv[:, None], frames[:, cfg.vuv + 1:]], dim=1)
 
     def envelopes(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(harmonic, noise) natural-log magnitudes (B, n_bins, T) on the linear grid."""
