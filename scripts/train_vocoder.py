@@ -25,11 +25,14 @@ def main() -> int:
     ap.add_argument("--steps", type=int, help="stop after this many more steps")
     ap.add_argument("--minutes", type=float, help="stop after this many minutes")
     ap.add_argument("--log", type=Path, help="append the log here too")
+    ap.add_argument("--threads", type=int, help="CPU threads (overrides the config; 1 on a crowded machine)")
     ap.add_argument("--export-voice", type=Path, help="write a voice file with this vocoder (needs --voice)")
     ap.add_argument("--voice", type=Path, default=Path("tts_temp/tts/voices/slt-world.pt"))
     ap.add_argument("--export-checkpoint", type=Path, help="copy the resumable checkpoint here")
     args = ap.parse_args()
     vcfg, cfg = vocoder_train.load_config(args.config)
+    if args.threads:
+        cfg.threads = args.threads
     last = Path(cfg.out_dir) / "last.pt"
     if args.export_voice or args.export_checkpoint:
         if args.export_voice:

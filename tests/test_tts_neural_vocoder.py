@@ -191,3 +191,20 @@ def test_voice_file_carries_the_vocoder(tmp_path):
 def test_neural_vocoder_refuses_mel_features():
     with pytest.raises(ValueError):
         frames.make_vocoder({"kind": "neural-sf", **nv.to_dict(_model())}, frames.mel_spec())
+
+
+def test_world_vocoder_can_smooth_the_pitch_it_renders():
+    """The WORLD vocoder's f0_median (from the voice's vocoder dict) renders a one-frame F0 spike
+    as the surrounding pitch; the default (1) leaves frames as they are."""
+    cfg = WorldConfig()
+    f = _frames(40)
+    f[cfg.vuv] = 1.0
+    f[cfg.lf0] = math.log(200.0)
+    spiky = f.clone()
+    spiky[cfg.lf0, 20] = math.log(200.0 * 2 ** (3 / 12))
+    smooth = frames.make_vocoder({"kind": "world", "f0_median": 5}, frames.world_spec())
+    plain = frames.make_vocoder({"kind": "world"}, frames.world_spec())
+    assert torch.equal(smooth(spiky), plain(f))
+    assert not torch.equal(plain(spiky), plain(f))
+    batch = torch.stack([spiky, f])
+    assert torch.equal(smooth(batch)[0], smooth(spiky))

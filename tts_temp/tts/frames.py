@@ -132,7 +132,7 @@ def make_vocoder(vocoder: dict, spec: dict, griffin_lim_iters: int = 32):
 
         if spec["kind"] != "world":
             raise ValueError("the WORLD vocoder needs WORLD features")
-        return WorldVocoder(config(spec))
+        return WorldVocoder(config(spec), f0_median=int(vocoder.get("f0_median", 1)))
     if kind == "neural-sf":
         from tts_temp.tts.neural_vocoder import from_dict
 

@@ -29,6 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tts_temp.tts.world import median_over_frames, smooth_pitch
+
 FORMAT = "tts_temp.neural_vocoder/1"
 
 
@@ -86,15 +88,6 @@ def band_to_grid(cfg: NeuralVocoderConfig) -> torch.Tensor:
     eye = np.eye(cfg.n_mels)
     m = np.stack([np.interp(grid, centres, eye[i]) for i in range(cfg.n_mels)], axis=1)
     return torch.from_numpy(m.astype(np.float32))
-
-
-def median_over_frames(x: torch.Tensor, width: int) -> torch.Tensor:
-    """(B, T) -> running median over `width` frames (edges replicated); width 1 returns x."""
-    if width <= 1 or x.shape[-1] < 2:
-        return x
-    pad = width // 2
-    xp = F.pad(x[:, None, :], (pad, pad), mode="replicate")[:, 0]
-    return xp.unfold(-1, width, 1).median(dim=-1).values
 
 
 def upsample(x: torch.Tensor, hop: int) -> torch.Tensor:
@@ -166,10 +159,7 @@ class NeuralSourceFilter(nn.Module):
         """The frames with log-F0 and the voicing flag median-filtered over time (what the vocoder
         renders): sampled frames carry independent noise on both, heard as pitch jumps and voicing
         flicker."""
-        cfg = self.cfg
-        lf0 = median_over_frames(frames[:, cfg.lf0], cfg.f0_median)
-        vuv = median_over_frames(frames[:, cfg.vuv], cfg.f0_median)
-        return torch.cat([frames[:, : cfg.lf0], lf0[:, None], vuv[:, None], frames[:, cfg.vuv + 1:]], dim=1)
+        return smooth_pitch(frames, self.cfg.lf0, self.cfg.f0_median)
 
     def envelopes(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(harmonic, noise) natural-log magnitudes (B, n_bins, T) on the linear grid."""

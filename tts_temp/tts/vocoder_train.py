@@ -29,6 +29,9 @@ CHECKPOINT_FORMAT = "tts_temp.neural_vocoder.checkpoint/1"
 class VocoderTrainConfig:
     features: str = "corpus/features_phonemes_world.pt"
     wavs: str = "corpus/wavs"
+    frames_cache: str = "corpus/world_frames"   # per-file frames, used while the features file is missing
+    stats_voice: str = "tts_temp/tts/voices/slt-world.pt"  # input statistics then
+    reload_every: int = 0         # steps; > 0: re-read frames_cache (a corpus still being analysed)
     out_dir: str = "runs/vocoder-slt"
     segment_frames: int = 48
     batch: int = 8
@@ -69,20 +72,56 @@ class Corpus:
     spec: dict
 
 
+def analyse_to_cache(wav_dir: Path, cache_dir: Path, names: list[str], spec: dict, workers: int = 2) -> int:
+    """WORLD-analyse the named recordings into cache_dir/NAME.pt, one file each (skipping those
+    there), so training can start on the first ones while the rest are analysed."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    todo = [n for n in names if not (cache_dir / f"{n}.pt").exists()]
+    with ProcessPoolExecutor(workers) as pool:
+        list(pool.map(_analyse_one, [str(wav_dir / f"{n}.wav") for n in todo],
+                      [str(cache_dir / f"{n}.pt") for n in todo], [spec] * len(todo)))
+    return len(todo)
+
+
+def _analyse_one(wav_path: str, out: str, spec: dict) -> None:
+    from tts_temp.tts import frames as frames_mod
+
+    wav, _ = sf.read(wav_path, dtype="float32")
+    with atomic_write(out) as tmp:
+        torch.save(frames_mod.analyse(wav, spec), tmp)
+
+
+def _cached(cfg: VocoderTrainConfig) -> list[Path]:
+    """Finished cache files (not the hidden temporary files atomic writes leave while in flight)."""
+    return sorted(p for p in Path(cfg.frames_cache).glob("*.pt") if not p.name.startswith("."))
+
+
 def load_corpus(cfg: VocoderTrainConfig, hop: int) -> Corpus:
-    feats = features_mod.load(Path(cfg.features))
-    if feats.spec["kind"] != "world":
-        raise ValueError(f"{cfg.features}: the neural vocoder needs WORLD frames, not {feats.spec['kind']}")
+    """The features file when it exists; else whatever cfg.frames_cache holds so far, with the
+    statistics of cfg.stats_voice (the voice's own, computed on the same corpus)."""
+    if Path(cfg.features).exists():
+        feats = features_mod.load(Path(cfg.features))
+        if feats.spec["kind"] != "world":
+            raise ValueError(f"{cfg.features}: the neural vocoder needs WORLD frames, not {feats.spec['kind']}")
+        pairs, mean, std, spec = list(zip(feats.names, feats.mels)), feats.mean, feats.std, feats.spec
+    else:
+        d = torch.load(cfg.stats_voice, map_location="cpu", weights_only=True)
+        mean, std, spec = d["mean"], d["std"], d["features"]
+        files = _cached(cfg)
+        if not files:
+            raise ValueError(f"neither {cfg.features} nor frames in {cfg.frames_cache}")
+        pairs = [(f.stem, torch.load(f, weights_only=True)) for f in files]
     frames, wavs = [], []
-    for name, fr in zip(feats.names, feats.mels):
+    for name, fr in pairs:
         wav, _ = sf.read(str(Path(cfg.wavs) / f"{name}.wav"), dtype="float32")
         w = torch.zeros(fr.shape[1] * hop)
         n = min(len(w), len(wav))
         w[:n] = torch.from_numpy(wav[:n])
         frames.append(fr.float())
         wavs.append(w)
-    return Corpus(frames, wavs, torch.as_tensor(feats.mean).reshape(-1), torch.as_tensor(feats.std).reshape(-1),
-                  feats.spec)
+    return Corpus(frames, wavs, torch.as_tensor(mean).reshape(-1), torch.as_tensor(std).reshape(-1), spec)
 
 
 def sample_batch(corpus: Corpus, batch: int, seg: int, hop: int, g: torch.Generator) -> tuple[torch.Tensor, ...]:
@@ -158,6 +197,15 @@ class VocoderTrainer:
             calibrate_levels(self.model, x.to(self.device), y.to(self.device), self.gen)
             self.log(f"levels calibrated: {self.model.level.tolist()}")
 
+    def reload(self) -> None:
+        """Pick up recordings analysed since the corpus was read (frames_cache still filling)."""
+        if Path(self.cfg.features).exists():
+            return
+        n = len(self.corpus.frames)
+        if len(_cached(self.cfg)) > n:
+            self.corpus = load_corpus(self.cfg, self.vcfg.hop_length)
+            self.log(f"corpus: {n} -> {len(self.corpus.frames)} recordings")
+
     @property
     def last_path(self) -> Path:
         return self.out / "last.pt"
@@ -226,6 +274,8 @@ class VocoderTrainer:
                     self.log(f"step {self.state.step} loss {self.state.loss:.4f} lr {self.lr(self.state.step):.2e} "
                              f"{self.state.seconds / 60:.1f} min")
                     acc, n = 0.0, 0
+                if self.cfg.reload_every and self.state.step % self.cfg.reload_every == 0:
+                    self.reload()
                 if time.time() - last_save > self.cfg.checkpoint_seconds:
                     self.save()
                     last_save = time.time()
