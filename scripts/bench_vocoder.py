@@ -118,6 +118,8 @@ def main() -> int:
     wcfg = frames.config(voice.features)
     neural_paths = args.neural or [n for n in _shipped_neural()]
     neural = [(Path(p).stem if Path(p).suffix else p, load_voice(p).make_vocoder()) for p in neural_paths]
+    if not args.no_median:  # the same weights without the F0/voicing median: what the median buys
+        neural += [(f"{name}, no F0 median", _without_median(voc)) for name, voc in neural]
     world_voc = voice.make_vocoder() if voice.vocoder["kind"] == "world" else world.WorldVocoder(wcfg)
     utts = [u for u in corpus_mod.harvard() if u.split == "test"][: args.sentences]
     from bench_tts_quality import source_wavs  # the held-out recordings, built on the fly if missing
@@ -127,7 +129,8 @@ def main() -> int:
     rows = {k: Row(k) for k in ["festival slt (source)", "source → WORLD, full resolution (Harvest, 5 ms)",
                                 "source → 84-ch frames → WORLD"]}
     for name, _ in neural:
-        rows[f"source → 84-ch frames → {name}"] = Row(f"source → 84-ch frames → {name}")
+        if "no F0 median" not in name:
+            rows[f"source → 84-ch frames → {name}"] = Row(f"source → 84-ch frames → {name}")
     t_name = f"T={args.temperature:g}"
     rows[f"{t_name} WORLD"] = Row(f"{args.voice} {t_name} → WORLD")
     if not args.no_median:
@@ -142,7 +145,8 @@ def main() -> int:
         fr = world.analyse(wav, wcfg)
         rows["source → 84-ch frames → WORLD"].add(world.synthesise(fr, wcfg), sr, u.text, dm, asr)
         for name, voc in neural:
-            rows[f"source → 84-ch frames → {name}"].add(voc(fr).numpy(), sr, u.text, dm, asr)
+            if "no F0 median" not in name:
+                rows[f"source → 84-ch frames → {name}"].add(voc(fr).numpy(), sr, u.text, dm, asr)
         ac = acoustic_batch(voice, u.text, [args.temperature] * len(args.seeds), args.seeds, SynthesisOptions())
         ac_share = ac.seconds / len(args.seeds)
         for i in range(len(args.seeds)):
@@ -179,6 +183,17 @@ def _world_full(wav: np.ndarray, sr: int) -> np.ndarray:
     sp = pw.cheaptrick(x, f0, t, sr)
     ap = pw.d4c(x, f0, t, sr)
     return pw.synthesize(f0, sp, ap, sr, 5.0).astype(np.float32)
+
+
+def _without_median(voc):
+    import copy
+    import dataclasses
+
+    from tts_temp.tts.neural_vocoder import NeuralVocoder
+
+    model = copy.deepcopy(voc.model)
+    model.cfg = dataclasses.replace(model.cfg, f0_median=1)
+    return NeuralVocoder(model)
 
 
 def _shipped_neural() -> list[str]:

@@ -42,7 +42,7 @@ class NeuralVocoderConfig:
     n_aperiodicity: int = 2
     f0_floor: float = 71.0
     f0_ceil: float = 800.0
-    channels: int = 192           # frame-rate network width
+    channels: int = 128           # frame-rate network width
     dilations: tuple[int, ...] = (1, 2, 4, 8, 1, 2)
     fft_size: int = 1024          # STFT in which the filters act (window = fft_size, hop = hop_length)
     f0_median: int = 5            # frames; odd; 1 = no smoothing (log-F0 and the voicing flag)
