@@ -208,3 +208,15 @@ def test_world_vocoder_can_smooth_the_pitch_it_renders():
     assert not torch.equal(plain(spiky), plain(f))
     batch = torch.stack([spiky, f])
     assert torch.equal(smooth(batch)[0], smooth(spiky))
+
+
+def test_augmentation_touches_only_what_sampling_disturbs():
+    x = torch.stack([_frames(30, i) for i in range(4)])
+    g = torch.Generator().manual_seed(0)
+    off = vocoder_train.VocoderTrainConfig(augment_share=0.0, augment_voiced_share=0.0)
+    assert torch.equal(vocoder_train.augment(x.clone(), SMALL, off, g), x)
+    on = vocoder_train.VocoderTrainConfig(augment_share=1.0, augment_voiced_share=1.0)
+    y = vocoder_train.augment(x.clone(), SMALL, on, g)
+    assert torch.equal(y[:, SMALL.lf0], x[:, SMALL.lf0])          # the pitch stays the recording's
+    assert torch.equal(y[:, SMALL.vuv], torch.ones_like(y[:, SMALL.vuv]))  # every frame flagged voiced
+    assert not torch.equal(y[:, : SMALL.n_mels], x[:, : SMALL.n_mels])

@@ -48,6 +48,10 @@ class VocoderTrainConfig:
     augment_share: float = 0.5
     augment_band_std: float = 0.6   # envelope bands (natural-log power)
     augment_ap_std: float = 2.5     # coded aperiodicity (dB)
+    # The voice's voicing flag sits above 0.5 almost everywhere (a 0/1 channel under a Gaussian),
+    # so at synthesis unvoiced phones arrive "voiced": on this share of the segments every frame is
+    # flagged voiced, and the network learns to silence the pulses where the frames say noise.
+    augment_voiced_share: float = 0.5
 
 
 def load_config(path: str | os.PathLike) -> tuple[NeuralVocoderConfig, VocoderTrainConfig]:
@@ -138,16 +142,20 @@ def sample_batch(corpus: Corpus, batch: int, seg: int, hop: int, g: torch.Genera
 
 
 def augment(x: torch.Tensor, vcfg: NeuralVocoderConfig, cfg: VocoderTrainConfig, g: torch.Generator) -> torch.Tensor:
-    """Gaussian noise on the bands and aperiodicity of `augment_share` of the segments, each at a
-    random fraction of the configured std (F0 and voicing untouched: the excitation must stay
-    the recording's, or the loss would blame the filter for the pitch)."""
+    """Make training frames look like sampled ones: Gaussian noise on the bands and aperiodicity of
+    `augment_share` of the segments, each at a random fraction of the configured std (F0 untouched:
+    the pitch must stay the recording's, or the loss would blame the filter for it), and the
+    voicing flag set on every frame of `augment_voiced_share` of them."""
     b, dim, t = x.shape
     chosen = (torch.rand(b, generator=g) < cfg.augment_share).float() * torch.rand(b, generator=g)
     std = torch.zeros(dim)
     std[: vcfg.n_mels] = cfg.augment_band_std
     std[vcfg.vuv + 1:] = cfg.augment_ap_std
     noise = torch.randn(x.shape, generator=g) * std[None, :, None] * chosen[:, None, None]
-    return x + noise
+    x = x + noise
+    all_voiced = torch.rand(b, generator=g) < cfg.augment_voiced_share
+    x[all_voiced, vcfg.vuv] = 1.0
+    return x
 
 
 @torch.no_grad()
