@@ -29,12 +29,14 @@ def main() -> int:
     ap.add_argument("--export-voice", type=Path, help="write a voice file with this vocoder (needs --voice)")
     ap.add_argument("--voice", type=Path, default=Path("tts_temp/tts/voices/slt-world.pt"))
     ap.add_argument("--export-checkpoint", type=Path, help="copy the resumable checkpoint here")
+    ap.add_argument("--checkpoint", type=Path, help="export from this checkpoint instead of out_dir/last.pt")
     args = ap.parse_args()
     vcfg, cfg = vocoder_train.load_config(args.config)
     if args.threads:
         cfg.threads = args.threads
     last = Path(cfg.out_dir) / "last.pt"
     if args.export_voice or args.export_checkpoint:
+        last = args.checkpoint or last
         if args.export_voice:
             out = vocoder_train.attach_to_voice(args.voice, vocoder_train.export(last), args.export_voice,
                                                 name=args.config.stem)
