@@ -220,3 +220,19 @@ def test_augmentation_touches_only_what_sampling_disturbs():
     assert torch.equal(y[:, SMALL.lf0], x[:, SMALL.lf0])          # the pitch stays the recording's
     assert torch.equal(y[:, SMALL.vuv], torch.ones_like(y[:, SMALL.vuv]))  # every frame flagged voiced
     assert not torch.equal(y[:, : SMALL.n_mels], x[:, : SMALL.n_mels])
+
+
+def test_shipped_neural_voice_is_slt_world_with_the_trained_vocoder():
+    from tts_temp.tts import load_voice, synthesize
+    from tts_temp.tts.voice import shipped_voice_path
+
+    path = shipped_voice_path("slt-world-nsf")
+    assert path.stat().st_size <= 20 * 2**20
+    voice, world_voice = load_voice("slt-world-nsf"), load_voice("slt-world")
+    assert voice.vocoder["kind"] == "neural-sf" and isinstance(voice.make_vocoder(), nv.NeuralVocoder)
+    a, b = voice.model.state_dict(), world_voice.model.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)  # the same acoustic model
+    wav, sr = synthesize(voice, "The birch canoe slid on the smooth planks.", seed=1)
+    assert sr == 22050 and np.isfinite(wav).all() and 0.05 < np.abs(wav).max() <= 1.5
+    again, _ = synthesize(voice, "The birch canoe slid on the smooth planks.", seed=1)
+    assert np.array_equal(wav, again)
