@@ -177,7 +177,7 @@ def test_voice_file_carries_the_vocoder(tmp_path):
     ckpt_dir = tmp_path / "run"
     tr = _trainer(ckpt_dir, _tiny_corpus())
     tr.run(max_steps=1)
-    out = vocoder_train.attach_to_voice(ROOT / "tts_temp/tts/voices/slt-world.pt",
+    out = vocoder_train.attach_to_voice(ROOT / "tts_temp/tts/voices/slt-world-classic.pt",
                                         vocoder_train.export(ckpt_dir / "last.pt"), tmp_path / "v.pt", "test")
     d = torch.load(out, weights_only=True)  # plain tensors: opening a voice never runs code
     assert d["vocoder"]["kind"] == "neural-sf"
@@ -222,15 +222,15 @@ def test_augmentation_touches_only_what_sampling_disturbs():
     assert not torch.equal(y[:, : SMALL.n_mels], x[:, : SMALL.n_mels])
 
 
-def test_shipped_neural_voice_is_slt_world_with_the_trained_vocoder():
+def test_shipped_default_voice_is_the_world_model_with_the_trained_vocoder():
     from tts_temp.tts import load_voice, synthesize
     from tts_temp.tts.voice import shipped_voice_path
 
-    path = shipped_voice_path("slt-world-nsf")
-    assert path.stat().st_size <= 20 * 2**20
-    voice, world_voice = load_voice("slt-world-nsf"), load_voice("slt-world")
+    path = shipped_voice_path()
+    assert path.stat().st_size - shipped_voice_path("slt-world-classic").stat().st_size <= 20 * 2**20
+    voice, classic = load_voice(), load_voice("slt-world-classic")
     assert voice.vocoder["kind"] == "neural-sf" and isinstance(voice.make_vocoder(), nv.NeuralVocoder)
-    a, b = voice.model.state_dict(), world_voice.model.state_dict()
+    a, b = voice.model.state_dict(), classic.model.state_dict()
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)  # the same acoustic model
     wav, sr = synthesize(voice, "The birch canoe slid on the smooth planks.", seed=1)
     assert sr == 22050 and np.isfinite(wav).all() and 0.05 < np.abs(wav).max() <= 1.5
