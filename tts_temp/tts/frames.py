@@ -3,7 +3,9 @@
 A voice (and a features file) records a feature spec, a dict with "kind" plus that kind's config:
   - {"kind": "mel", ...MelConfig}: STFT log-mel; vocoder Griffin-Lim (the voices trained before
     WORLD; files without a spec are this kind);
-  - {"kind": "world", ...WorldConfig}: WORLD frames (see tts_temp.tts.world); vocoder WORLD.
+  - {"kind": "world", ...WorldConfig}: WORLD frames (see tts_temp.tts.world); vocoder WORLD, or
+    the neural source-filter vocoder trained on them ({"kind": "neural-sf", config, state_dict}:
+    tts_temp.tts.neural_vocoder; its weights live inside the voice file).
 Everything else (corpus features, training, synthesis) goes through these functions, so adding a
 kind is adding a branch here.
 """
@@ -130,5 +132,15 @@ def make_vocoder(vocoder: dict, spec: dict, griffin_lim_iters: int = 32):
 
         if spec["kind"] != "world":
             raise ValueError("the WORLD vocoder needs WORLD features")
-        return WorldVocoder(config(spec))
+        return WorldVocoder(config(spec), f0_median=int(vocoder.get("f0_median", 1)))
+    if kind == "neural-sf":
+        from tts_temp.tts.neural_vocoder import from_dict
+
+        if spec["kind"] != "world":
+            raise ValueError("the neural source-filter vocoder needs WORLD features")
+        voc = from_dict(vocoder)
+        cfg, vc = config(spec), voc.model.cfg
+        if (vc.sample_rate, vc.hop_length, vc.dim) != (cfg.sample_rate, cfg.hop_length, cfg.dim):
+            raise ValueError("the neural vocoder was trained for other WORLD frames")
+        return voc
     raise ValueError(f"unknown vocoder {kind!r}")

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 ENVELOPE_FLOOR = 1e-12   # power floor of the envelope before the log (silence sits here)
 UNVOICED_LOG_F0 = math.log(100.0)  # log-F0 of an utterance with no voiced frame at all
@@ -174,6 +175,26 @@ def f0_hz(frames: torch.Tensor | np.ndarray, cfg: WorldConfig) -> np.ndarray:
     return np.where(f[cfg.vuv] > 0.5, hz, np.nan)
 
 
+def median_over_frames(x: torch.Tensor, width: int) -> torch.Tensor:
+    """(B, T) -> running median over `width` frames (edges replicated); width 1 returns x."""
+    if width <= 1 or x.shape[-1] < 2:
+        return x
+    pad = width // 2
+    xp = F.pad(x[:, None, :], (pad, pad), mode="replicate")[:, 0]
+    return xp.unfold(-1, width, 1).median(dim=-1).values
+
+
+def smooth_pitch(frames: torch.Tensor, lf0: int, width: int) -> torch.Tensor:
+    """(B, channels, T) frames with the log-F0 row `lf0` and the voicing flag after it
+    median-filtered over `width` frames. Why: sampled frames (T > 0) carry independent noise on
+    each frame's log-F0 and voicing, which a vocoder renders as pitch jumps and voicing flicker;
+    a running median removes one- and two-frame outliers and keeps glides and steps."""
+    if width <= 1:
+        return frames
+    smooth = [median_over_frames(frames[:, r], width)[:, None] for r in (lf0, lf0 + 1)]
+    return torch.cat([frames[:, :lf0], *smooth, frames[:, lf0 + 2:]], dim=1)
+
+
 def silence(cfg: WorldConfig) -> torch.Tensor:
     """The frame that synthesises (near) silence: floored envelope, unvoiced, fully aperiodic."""
     frame = torch.zeros(cfg.dim)
@@ -189,6 +210,7 @@ class WorldVocoder:
 
     cfg: WorldConfig
     feature_kind = "world"
+    f0_median: int = 1   # frames; > 1 median-filters log-F0 and voicing first (smooth_pitch)
 
     @property
     def sample_rate(self) -> int:
@@ -199,6 +221,11 @@ class WorldVocoder:
         return self.cfg.hop_length
 
     def __call__(self, frames: torch.Tensor) -> torch.Tensor:
+        if self.f0_median > 1:
+            # per item and along time only: a batch row still equals the item alone
+            batch = frames[None] if frames.dim() == 2 else frames
+            smoothed = smooth_pitch(batch, self.cfg.lf0, self.f0_median)
+            frames = smoothed[0] if frames.dim() == 2 else smoothed
         if frames.dim() == 2:
             return torch.from_numpy(synthesise(frames, self.cfg))
         # pyworld's C++ synthesis releases the GIL: the items of a batch render side by side on as
