@@ -29,13 +29,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tts_temp.tts.world import median_over_frames, smooth_pitch
+from tts_temp.tts.world import WorldFrameLayout, median_over_frames, smooth_pitch
 
 FORMAT = "tts_temp.neural_vocoder/1"
 
 
 @dataclass(frozen=True)
-class NeuralVocoderConfig:
+class NeuralVocoderConfig(WorldFrameLayout):
     sample_rate: int = 22050
     hop_length: int = 256
     n_mels: int = 80              # WORLD frame layout: bands, log-F0, voicing, aperiodicity bands
@@ -51,18 +51,6 @@ class NeuralVocoderConfig:
     @property
     def n_bins(self) -> int:
         return self.fft_size // 2 + 1
-
-    @property
-    def dim(self) -> int:
-        return self.n_mels + 2 + self.n_aperiodicity
-
-    @property
-    def lf0(self) -> int:
-        return self.n_mels
-
-    @property
-    def vuv(self) -> int:
-        return self.n_mels + 1
 
     def to_dict(self) -> dict:
         d = asdict(self)

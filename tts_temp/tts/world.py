@@ -40,8 +40,31 @@ def _pyworld():
     return pyworld
 
 
+class WorldFrameLayout:
+    """The rows of a WORLD frame, defined once: n_mels envelope bands, log-F0, the voicing flag, then
+    the coded aperiodicity bands. Mixed into every config that describes such frames (the analysis
+    settings here, the neural vocoder's config), which supply `n_mels` and `n_aperiodicity`."""
+
+    n_mels: int
+    n_aperiodicity: int
+
+    @property
+    def dim(self) -> int:
+        return self.n_mels + 2 + self.n_aperiodicity
+
+    @property
+    def lf0(self) -> int:
+        """Row of the continuous log-F0."""
+        return self.n_mels
+
+    @property
+    def vuv(self) -> int:
+        """Row of the voicing flag."""
+        return self.n_mels + 1
+
+
 @dataclass(frozen=True)
-class WorldConfig:
+class WorldConfig(WorldFrameLayout):
     sample_rate: int = 22050
     hop_length: int = 256
     n_mels: int = 80
@@ -68,19 +91,6 @@ class WorldConfig:
     def n_aperiodicity(self) -> int:
         return int(_pyworld().get_num_aperiodicities(self.sample_rate))
 
-    @property
-    def dim(self) -> int:
-        return self.n_mels + 2 + self.n_aperiodicity
-
-    @property
-    def lf0(self) -> int:
-        """Row of the continuous log-F0."""
-        return self.n_mels
-
-    @property
-    def vuv(self) -> int:
-        """Row of the voicing flag."""
-        return self.n_mels + 1
 
 
 @functools.lru_cache(maxsize=8)
