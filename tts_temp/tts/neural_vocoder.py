@@ -22,14 +22,14 @@ noise comes from an explicit torch.Generator, by default seeded with `noise_seed
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tts_temp.tts.world import WorldFrameLayout, median_over_frames, smooth_pitch
+from tts_temp.tts.world import WorldFrameLayout, smooth_pitch
 
 FORMAT = "tts_temp.neural_vocoder/1"
 
