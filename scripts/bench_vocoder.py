@@ -108,7 +108,7 @@ def main() -> int:
     torch.set_num_threads(args.threads)
 
     from tts_temp.roundtrip import load_recogniser
-    from tts_temp.tts.neural_vocoder import median_over_frames
+    from tts_temp.tts.world import median_over_frames
 
     asr = load_recogniser("tiny.en")
     dm = distill_mos_model()
