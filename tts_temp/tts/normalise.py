@@ -359,6 +359,8 @@ def normalise(text: str) -> str:
     digit, and a lone currency sign by its name."""
     text = _VULGAR.sub(_vulgar, text)
     text = unicodedata.normalize("NFKC", text).replace("\u2044", "/")
+    if not text.isascii():      # digit symbols NFKC leaves alone (⓵, ❶, Ethiopic ፩): each a number of its own
+        text = "".join(f" {unicodedata.digit(c)} " if c.isdigit() and not c.isdecimal() else c for c in text)
     text = text.replace("\u2019", "'").replace("\u2018", "'").replace("&", " and ")
     # 10 000 (thousands grouped by spaces) is one number, 10,000
     text = _GROUPED.sub(lambda m: m.group(1) + re.sub(r"\s", ",", m.group(2)), text)
