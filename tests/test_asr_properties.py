@@ -6,7 +6,7 @@ from __future__ import annotations
 import string
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from asr_fixtures import clip, model
@@ -73,6 +73,8 @@ def test_random_option_values(capsys, monkeypatch, options):
 @SETTINGS
 @given(name=st.one_of(st.text(NOT_NUL, max_size=30), st.sampled_from(["/", ".", "..", "~", "/etc/passwd", "/dev/null",
                                                                       "tiny", "base.en", "large-v3", "tiny.en/"])))
+@example(name="~0")              # a home directory that does not exist (pathlib raised RuntimeError)
+@example(name="~no_such_user_here/model.pt")
 def test_random_model_names_and_paths(capsys, monkeypatch, name):
     monkeypatch.setattr(audio, "load", _reached)
     _outcome(capsys, [f"--model={name}", "--", clip("jfk")])

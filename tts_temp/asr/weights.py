@@ -429,7 +429,7 @@ def load_model(name_or_path: str = BUNDLED, device: str | torch.device | None = 
 
 
 def _load(name: str, device: torch.device) -> Whisper:
-    path = Path(name).expanduser()
+    path = Path(os.path.expanduser(name))    # "~nobody" stays as written (pathlib would raise)
     if path.is_dir():
         if not (path / "model.bin").is_file():
             raise UserError(f"{path}: a model directory must hold a CTranslate2 model.bin")
