@@ -449,7 +449,7 @@ def _load(name: str, device: torch.device) -> Whisper:
         return model
     if name in packaged.MODELS:
         raise UserError(packaged.missing_message(name))
-    known = ", ".join([BUNDLED, *packaged.MODELS, *sorted(getattr(whisper, "_MODELS", {}))])
+    known = ", ".join(dict.fromkeys([BUNDLED, *packaged.MODELS, *sorted(getattr(whisper, "_MODELS", {}))]))
     if cached is not None:
         raise UserError(f"model {name!r} is not in whisper's cache ({cached}) and cannot be downloaded here; "
                         f"use {BUNDLED!r}, {', '.join(packaged.MODELS)} or a checkpoint path")
