@@ -88,7 +88,7 @@ def test_prenet_dropout_at_synthesis_draws_from_the_items_generator():
     # At T > 0 (at T = 0 dropout is never applied, so T = 0 stays the deterministic mean: see
     # test_tts_hmm and the Coqui tests).
     hmm, states, n = _hmm_states()
-    opts = SampleOptions(duration_threshold=0.5, max_frames=30, prenet_dropout=True)
+    opts = SampleOptions(duration_threshold=0.5, max_frames=30, prenet_dropout_at_inference=True)
 
     def run(seeds, global_seed, options=opts):
         torch.manual_seed(global_seed)
@@ -101,7 +101,7 @@ def test_prenet_dropout_at_synthesis_draws_from_the_items_generator():
     assert torch.equal(a, b) and torch.equal(la, lb)
     c, lc = run([1, 2], 999)                # batched with another seed: item 0 unchanged (up to rounding)
     assert int(lc[0]) == int(la[0]) and torch.allclose(c[0, : int(lc[0])], a[0, : int(la[0])], atol=1e-5)
-    off, _ = run([1], 0, SampleOptions(duration_threshold=0.5, max_frames=30, prenet_dropout=False))
+    off, _ = run([1], 0, SampleOptions(duration_threshold=0.5, max_frames=30, prenet_dropout_at_inference=False))
     assert not torch.equal(off[0, :4], a[0, :4])  # dropout really was applied
 
 

@@ -167,8 +167,8 @@ def test_warm_start_from_a_voice_on_other_frames_moves_what_the_frame_does_not_s
     ids, lengths = torch.tensor([[1, 2, 3, 4]]), torch.tensor([4])
     src.eval(), dst.eval()
     with torch.no_grad():
-        a_src, sig_src, c_src = src.hmm.state_params(src.encoder(ids, lengths)[0])
-        a_dst, sig_dst, c_dst = dst.hmm.state_params(dst.encoder(ids, lengths)[0])
+        a_src, sig_src, c_src = src.hmm.neutral_emissions(src.encoder(ids, lengths)[0])
+        a_dst, sig_dst, c_dst = dst.hmm.neutral_emissions(dst.encoder(ids, lengths)[0])
     assert torch.allclose(a_dst[..., :6], a_src) and torch.allclose(sig_dst[..., :6], sig_src)
     assert torch.allclose(c_dst, c_src)
 

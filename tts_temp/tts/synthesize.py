@@ -15,8 +15,9 @@ longest item ends; computing per item removes all three.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -54,8 +55,16 @@ class SynthesisOptions:
     duration_threshold: float | None = None  # None: the voice's calibrated value
     speaking_rate: float = 1.0
     max_seconds: float = 20.0           # per sentence
-    prenet_dropout: bool | None = None  # dropout in the prenet at T > 0, drawn from each item's generator
+    prenet_dropout_at_inference: bool | None = None  # prenet dropout at T > 0, from each item's generator
     griffin_lim_iters: int = 32
+    prenet_dropout: InitVar[bool | None] = None  # deprecated spelling of prenet_dropout_at_inference
+
+    def __post_init__(self, prenet_dropout: bool | None) -> None:
+        if prenet_dropout is not None:
+            warnings.warn("SynthesisOptions(prenet_dropout=...) is deprecated: use prenet_dropout_at_inference",
+                          DeprecationWarning, stacklevel=3)
+            if self.prenet_dropout_at_inference is None:
+                self.prenet_dropout_at_inference = prenet_dropout
 
     def validate(self) -> None:
         """Each bad value one UserError line (the Python API gets a ValueError, never a TypeError)."""
@@ -70,8 +79,9 @@ class SynthesisOptions:
         if not (_is_number(self.max_seconds) and 0 < self.max_seconds <= MAX_SECONDS_LIMIT):
             raise UserError(f"max seconds must be a number > 0 and at most {MAX_SECONDS_LIMIT:g} (a piece's "
                             f"length; long text is split into pieces), got {self.max_seconds!r}")
-        if self.prenet_dropout not in (None, True, False):
-            raise UserError(f"prenet_dropout must be True, False or None, got {self.prenet_dropout!r}")
+        if self.prenet_dropout_at_inference not in (None, True, False):
+            raise UserError("prenet_dropout_at_inference must be True, False or None, got "
+                            f"{self.prenet_dropout_at_inference!r}")
         if not (isinstance(self.griffin_lim_iters, int) and not isinstance(self.griffin_lim_iters, bool)
                 and self.griffin_lim_iters >= 1):
             raise UserError(f"griffin_lim_iters must be an integer >= 1, got {self.griffin_lim_iters!r}")
@@ -154,7 +164,8 @@ def _sample_options(voice: AnyVoice, opts: SynthesisOptions) -> SampleOptions:
         duration=opts.duration or voice.default_duration,
         duration_threshold=opts.duration_threshold or voice.duration_threshold,
         speaking_rate=opts.speaking_rate, max_frames=opts.max_frames(voice.mel.frames_per_second),
-        prenet_dropout=voice.prenet_dropout if opts.prenet_dropout is None else opts.prenet_dropout)
+        prenet_dropout_at_inference=voice.prenet_dropout_at_inference if opts.prenet_dropout_at_inference is None
+        else opts.prenet_dropout_at_inference)
 
 
 def acoustic_item(voice: AnyVoice, pieces: Sequence[str], sample_opts: SampleOptions, temperature: float,

@@ -117,7 +117,7 @@ def usable_items(feats: features_mod.Features, states_per_phone: int, log=print)
 
 
 @dataclass
-class State:
+class TrainState:
     step: int = 0
     epoch: int = 0
     batch_in_epoch: int = 0
@@ -138,7 +138,7 @@ class Trainer:
         self.model = OverFlow(model_cfg).to(self.device)
         self.out = Path(cfg.out_dir)
         self.out.mkdir(parents=True, exist_ok=True)
-        self.state = State()
+        self.state = TrainState()
         self.items = usable_items(self.feats, model_cfg.states_per_phone, log)
         lengths = [self.feats.mels[i].shape[1] for i in self.items]
         self.batches = [[self.items[j] for j in b] for b in make_batches(lengths, cfg.batch_frames, cfg.max_batch)]
@@ -162,7 +162,7 @@ class Trainer:
             self.model.load_state_dict(ck["model"])
             self.optim = self._optimizer()
             self.optim.load_state_dict(ck["optim"])
-            self.state = State(**ck["state"])
+            self.state = TrainState(**ck["state"])
             self.log(f"resumed from {self.last_path} at step {self.state.step}")
         elif self.cfg.init_from:
             d = torch.load(self.cfg.init_from, map_location=self.device, weights_only=True)
@@ -200,7 +200,7 @@ class Trainer:
         self.optim.step()
         return loss.item()
 
-    def run(self, max_steps: int | None = None, max_seconds: float | None = None) -> State:
+    def run(self, max_steps: int | None = None, max_seconds: float | None = None) -> TrainState:
         """Train until total_steps (or the given limits); safe to interrupt at any time."""
         stop = {"flag": False}
 

@@ -43,7 +43,7 @@ class Voice:
     # Inference defaults; a Coqui voice (tts.coqui.voice.CoquiVoice) takes them from its config.
     default_temperature: float = DEFAULT_TEMPERATURE
     default_duration: str = "threshold"
-    prenet_dropout: bool = False
+    prenet_dropout_at_inference: bool = False
     features: dict = field(default_factory=frames.mel_spec)
     vocoder: dict = field(default_factory=lambda: {"kind": "griffin-lim"})
 

@@ -40,8 +40,13 @@ class CoquiVoice:
         return "threshold" if self.model.settings.deterministic_transition else "sample"
 
     @property
-    def prenet_dropout(self) -> bool:
+    def prenet_dropout_at_inference(self) -> bool:
         return bool(self.model.settings.prenet_dropout_at_inference)
+
+    @property
+    def prenet_dropout(self) -> bool:
+        """Deprecated: prenet_dropout_at_inference (a config's `prenet_dropout` is a probability)."""
+        return self.prenet_dropout_at_inference
 
     def denormalise(self, mels: torch.Tensor) -> torch.Tensor:
         """Undo the data mean/std: the mel in the model's own (Coqui audio config) scale."""
