@@ -130,10 +130,10 @@ def test_batched_synthesis_vocodes_each_item_on_its_own_frames():
 
     out = synthesize_batch(voice, "Glue the sheet.", [1.0, 1.0, 1.0], [1, 2, 3],
                            SynthesisOptions(duration="sample", max_seconds=3.0), vocoder=Recorder())
-    lengths = [m.shape[1] for m in out.mels]
+    lengths = [m.shape[1] for m in out.frames]
     assert len(set(lengths)) > 1, lengths
     assert len(seen) == 3 and all(f.shape[0] == 1 for f in seen)
     for i, n_i in enumerate(lengths):
         assert seen[i].shape[-1] == n_i                  # no padding frames at all
-        assert torch.equal(seen[i][0], out.mels[i])
+        assert torch.equal(seen[i][0], out.frames[i])
         assert not torch.isclose(seen[i][0, :, -1], torch.tensor(math.log(LOG_FLOOR))).all()

@@ -20,7 +20,7 @@ from tts_temp.tts.hmm import NeuralHMM, SampleOptions
 @dataclass
 class ModelConfig:
     n_symbols: int
-    n_mels: int = 80
+    frame_dim: int = 80        # channels of a frame: 80 log-mels, or 84 WORLD rows (set from the features)
     encoder_dim: int = 256
     encoder_convs: int = 3
     states_per_phone: int = 2
@@ -36,6 +36,8 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
+        """A stored config; files written before the rename call frame_dim `n_mels`."""
+        d = {("frame_dim" if k == "n_mels" else k): v for k, v in d.items()}
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
@@ -96,9 +98,9 @@ class OverFlow(AcousticModel):
         super().__init__()
         self.cfg = cfg
         self.encoder = Encoder(cfg.n_symbols, cfg.encoder_dim, cfg.encoder_convs, states_per_phone=cfg.states_per_phone)
-        self.hmm = NeuralHMM(cfg.encoder_dim, cfg.n_mels, cfg.prenet_dim, cfg.lstm_dim, cfg.prenet_dropout,
+        self.hmm = NeuralHMM(cfg.encoder_dim, cfg.frame_dim, cfg.prenet_dim, cfg.lstm_dim, cfg.prenet_dropout,
                              cfg.std_floor)
-        self.flow = FlowDecoder(cfg.n_mels, cfg.flow_blocks, cfg.flow_hidden, cfg.flow_layers, cfg.flow_kernel,
+        self.flow = FlowDecoder(cfg.frame_dim, cfg.flow_blocks, cfg.flow_hidden, cfg.flow_layers, cfg.flow_kernel,
                                 cfg.squeeze, identity=True)
         self.register_buffer("flow_on", torch.tensor(False))
 
@@ -110,19 +112,19 @@ class OverFlow(AcousticModel):
     def flow_active(self, value: bool) -> None:
         self.flow_on.fill_(bool(value))
 
-    def log_likelihood(self, ids, id_lengths, mels, mel_lengths) -> torch.Tensor:
-        """Exact log p(mels | ids) per item, (B,). mels: (B, n_mels, T), T a multiple of squeeze."""
+    def log_likelihood(self, ids, id_lengths, frames, frame_lengths) -> torch.Tensor:
+        """Exact log p(frames | ids) per item, (B,). frames: (B, frame_dim, T), T a multiple of squeeze."""
         states, n_states = self.encoder(ids, id_lengths)
-        z, logdet = mels, torch.zeros(mels.shape[0], device=mels.device)
+        z, logdet = frames, torch.zeros(frames.shape[0], device=frames.device)
         if self.flow_active:
-            mask = length_mask(mel_lengths, mels.shape[2]).unsqueeze(1).to(mels.dtype)
-            z, logdet = self.flow(mels, mask)
-        ll = self.hmm.log_likelihood(states, n_states, z.transpose(1, 2), mel_lengths)
+            mask = length_mask(frame_lengths, frames.shape[2]).unsqueeze(1).to(frames.dtype)
+            z, logdet = self.flow(frames, mask)
+        ll = self.hmm.log_likelihood(states, n_states, z.transpose(1, 2), frame_lengths)
         return ll + logdet
 
-    def loss(self, ids, id_lengths, mels, mel_lengths) -> torch.Tensor:
+    def loss(self, ids, id_lengths, frames, frame_lengths) -> torch.Tensor:
         """Negative log-likelihood per frame (the number training logs)."""
-        return -self.log_likelihood(ids, id_lengths, mels, mel_lengths).sum() / mel_lengths.sum()
+        return -self.log_likelihood(ids, id_lengths, frames, frame_lengths).sum() / frame_lengths.sum()
 
     def latent_to_frames(self, z: torch.Tensor) -> torch.Tensor:
         """One item's latent frames (1, C, n) -> its frames (1, C, n) through the reverse flow: padded to
