@@ -143,7 +143,7 @@ def normalisation_part(voice, asr, seed: int) -> None:
     festival_dir = Path(tempfile.mkdtemp(prefix="tts_temp_norm_"))
     items = [(s, festival_dir / f"{i:02d}.wav") for i, s in enumerate(NORMALISATION_SENTENCES)]
     corpus.festival_batch(items)
-    sr = voice.mel.sample_rate
+    sr = voice.timing.sample_rate
     fest, ours = [], []
     print(f"\ntext normalisation, {len(items)} sentences; voice T=0.334 seed {seed}; ASR tiny.en T=0")
     for text, path in items:

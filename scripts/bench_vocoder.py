@@ -150,7 +150,7 @@ def main() -> int:
         ac = acoustic_batch(voice, u.text, [args.temperature] * len(args.seeds), args.seeds, SynthesisOptions())
         ac_share = ac.seconds / len(args.seeds)
         for i in range(len(args.seeds)):
-            item = ac.item_mel(i)
+            item = ac.item_frames(i)
             t0 = time.perf_counter()
             w = world_voc(item).numpy()
             rows[f"{t_name} WORLD"].add(w, sr, u.text, dm, asr, time.perf_counter() - t0, ac_share)

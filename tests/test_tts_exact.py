@@ -88,7 +88,7 @@ def test_prenet_dropout_at_synthesis_draws_from_the_items_generator():
     # At T > 0 (at T = 0 dropout is never applied, so T = 0 stays the deterministic mean: see
     # test_tts_hmm and the Coqui tests).
     hmm, states, n = _hmm_states()
-    opts = SampleOptions(duration_threshold=0.5, max_frames=30, prenet_dropout=True)
+    opts = SampleOptions(duration_threshold=0.5, max_frames=30, prenet_dropout_at_inference=True)
 
     def run(seeds, global_seed, options=opts):
         torch.manual_seed(global_seed)
@@ -101,7 +101,7 @@ def test_prenet_dropout_at_synthesis_draws_from_the_items_generator():
     assert torch.equal(a, b) and torch.equal(la, lb)
     c, lc = run([1, 2], 999)                # batched with another seed: item 0 unchanged (up to rounding)
     assert int(lc[0]) == int(la[0]) and torch.allclose(c[0, : int(lc[0])], a[0, : int(la[0])], atol=1e-5)
-    off, _ = run([1], 0, SampleOptions(duration_threshold=0.5, max_frames=30, prenet_dropout=False))
+    off, _ = run([1], 0, SampleOptions(duration_threshold=0.5, max_frames=30, prenet_dropout_at_inference=False))
     assert not torch.equal(off[0, :4], a[0, :4])  # dropout really was applied
 
 
@@ -130,10 +130,10 @@ def test_batched_synthesis_vocodes_each_item_on_its_own_frames():
 
     out = synthesize_batch(voice, "Glue the sheet.", [1.0, 1.0, 1.0], [1, 2, 3],
                            SynthesisOptions(duration="sample", max_seconds=3.0), vocoder=Recorder())
-    lengths = [m.shape[1] for m in out.mels]
+    lengths = [m.shape[1] for m in out.frames]
     assert len(set(lengths)) > 1, lengths
     assert len(seen) == 3 and all(f.shape[0] == 1 for f in seen)
     for i, n_i in enumerate(lengths):
         assert seen[i].shape[-1] == n_i                  # no padding frames at all
-        assert torch.equal(seen[i][0], out.mels[i])
+        assert torch.equal(seen[i][0], out.frames[i])
         assert not torch.isclose(seen[i][0, :, -1], torch.tensor(math.log(LOG_FLOOR))).all()

@@ -20,13 +20,18 @@ def _layers():
         "coupling": AffineCoupling(6, hidden=8, n_layers=2, kernel=3),
         "coupling_flip": AffineCoupling(6, hidden=8, n_layers=2, kernel=3, flip=True),
         "decoder": FlowDecoder(channels=3, n_blocks=2, hidden=8, n_layers=2, kernel=3),
+        # Coqui's options on the same layers: grouped 1x1 convolutions, dilation, sigmoid scale, no swap
+        "invconv_grouped": InvConv1x1(6, num_splits=2, identity=False, generator=torch.Generator().manual_seed(4)),
+        "coupling_coqui": AffineCoupling(6, hidden=8, n_layers=3, kernel=3, dilation_rate=2, sigmoid_scale=True),
+        "decoder_coqui": FlowDecoder(channels=3, n_blocks=2, hidden=8, n_layers=2, kernel=3, num_splits=2,
+                                     dilation_rate=2, sigmoid_scale=True, alternate=False, identity=False),
     }
 
 
 @pytest.mark.parametrize("name", list(_layers()))
 def test_layer_inverts(name):
     layer = _randomise(_layers()[name]).double()
-    x = torch.randn(2, 6 if name != "decoder" else 3, 8, dtype=torch.float64)
+    x = torch.randn(2, 3 if name.startswith("decoder") else 6, 8, dtype=torch.float64)
     mask = torch.ones(2, 1, 8, dtype=torch.float64)
     mask[1, :, 6:] = 0
     x = x * mask
@@ -39,7 +44,7 @@ def test_layer_inverts(name):
 @pytest.mark.parametrize("name", list(_layers()))
 def test_logdet_matches_autograd_jacobian(name):
     layer = _randomise(_layers()[name], seed=1).double()
-    c = 6 if name != "decoder" else 3
+    c = 3 if name.startswith("decoder") else 6
     t = 4
     mask = torch.ones(1, 1, t, dtype=torch.float64)
     x = torch.randn(1, c, t, dtype=torch.float64)

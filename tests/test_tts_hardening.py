@@ -138,7 +138,7 @@ def test_long_text_is_never_cut(text):
     out = synthesize_batch(voice, text, [0.0], [1], SynthesisOptions(max_seconds=20.0), vocoder=Zeros())
     letters = sum(c.isalpha() for c in normalise(text))
     assert out.hit_max_length == [False]
-    assert out.mels[0].shape[1] >= 12 * letters                    # every letter was said
+    assert out.frames[0].shape[1] >= 12 * letters                    # every letter was said
     assert len(out.waveforms[0]) >= 12 * letters * 256
 
 
@@ -149,7 +149,7 @@ def test_a_piece_that_still_hits_the_limit_is_split_again():
     text = "the quick brown fox jumps over the lazy dog " * 4
     out = synthesize_batch(voice, text, [0.0], [1], SynthesisOptions(max_seconds=10.0), vocoder=Zeros())
     assert out.hit_max_length == [False]
-    assert out.mels[0].shape[1] >= 40 * sum(c.isalpha() for c in text)
+    assert out.frames[0].shape[1] >= 40 * sum(c.isalpha() for c in text)
 
 
 # --- 3: --max-seconds that cannot be a limit --------------------------------------------------------------
@@ -194,7 +194,7 @@ def test_batch_rows_are_the_items_alone_bit_for_bit(name, small, world):
     batch = synthesize_batch(voice, text, temps, seeds)
     for i, (t, s) in enumerate(zip(temps, seeds)):
         alone = synthesize_batch(voice, text, [t], [s])
-        assert torch.equal(batch.mels[i], alone.mels[0]), (name, t, s)
+        assert torch.equal(batch.frames[i], alone.frames[0]), (name, t, s)
         assert np.array_equal(batch.waveforms[i], alone.waveforms[0]), (name, t, s)
     assert len({len(w) for w in batch.waveforms}) > 1          # the items really differ in length
 
@@ -340,5 +340,5 @@ def test_a_very_short_text_is_vocoded_by_griffin_lim(text):
 
     voice = fixed_voice(0.3)          # one frame a state: "a" is two or three frames
     out = synthesize_batch(voice, text, [0.0], [1], SynthesisOptions(), vocoder=GriffinLim(MelConfig(), n_iter=2))
-    frames = out.mels[0].shape[1]
-    assert frames < 8 and len(out.waveforms[0]) == sum((m.shape[1] - 1) * 256 for m in [out.mels[0]])
+    frames = out.frames[0].shape[1]
+    assert frames < 8 and len(out.waveforms[0]) == sum((m.shape[1] - 1) * 256 for m in [out.frames[0]])

@@ -137,7 +137,7 @@ def test_lstm_step_equals_nn_lstm():
 def test_prenet_dropout_at_inference_is_seeded_and_off_at_zero():
     """Dropout draws from the item's generator (not torch's global one) and never acts at T=0."""
     hmm, states, n = _hmm_and_states()
-    drop = SampleOptions(duration_threshold=0.5, max_frames=30, prenet_dropout=True)
+    drop = SampleOptions(duration_threshold=0.5, max_frames=30, prenet_dropout_at_inference=True)
     plain = SampleOptions(duration_threshold=0.5, max_frames=30)
 
     def run(opts, temps, seeds):

@@ -115,12 +115,12 @@ def test_tiny_world_voice_trains_and_speaks(tiny_corpus, tmp_path):
     path = features.build(tiny_corpus[0], spec=spec)
     assert path.name == "features_phonemes_world.pt"
     feats = features.load(path)
-    assert feats.spec["kind"] == "world" and feats.mels[0].shape[0] == 84
+    assert feats.spec["kind"] == "world" and feats.frames[0].shape[0] == 84
     assert torch.is_tensor(feats.mean) and feats.mean.shape == (84, 1)
     model_cfg, cfg = load_config(ROOT / "configs" / "voice-world-tiny.toml")
     cfg.features, cfg.out_dir = str(path), str(tmp_path / "run")
     trainer = Trainer(model_cfg, cfg, log=lambda m: None)
-    assert trainer.model.cfg.n_mels == 84
+    assert trainer.model.cfg.frame_dim == 84
     trainer.run()
     assert trainer.state.step == cfg.total_steps and trainer.model.flow_active
     assert all(math.isfinite(h[2]) for h in trainer.state.history)
@@ -129,7 +129,7 @@ def test_tiny_world_voice_trains_and_speaks(tiny_corpus, tmp_path):
     assert voice.features["kind"] == "world" and voice.vocoder == {"kind": "world"}
     assert isinstance(voice.make_vocoder(), world.WorldVocoder)
     out = synthesize_batch(voice, "Glue the sheet.", [0.0, 0.667], [1, 1], SynthesisOptions(max_seconds=4.0))
-    for wav, fr in zip(out.waveforms, out.mels):
+    for wav, fr in zip(out.waveforms, out.frames):
         assert out.sample_rate == 22050 and wav.dtype == np.float32 and np.isfinite(wav).all()
         assert len(wav) == fr.shape[1] * 256 > 0 and fr.shape[0] == 84
     out_wav = tmp_path / "a.wav"
@@ -144,11 +144,11 @@ def test_warm_start_from_a_voice_on_other_frames_moves_what_the_frame_does_not_s
     small = dict(n_symbols=12, encoder_dim=16, encoder_convs=1, prenet_dim=8, lstm_dim=16, flow_blocks=1,
                  flow_hidden=8, flow_layers=1)
     torch.manual_seed(0)
-    src = OverFlow(ModelConfig(n_mels=6, **small))
+    src = OverFlow(ModelConfig(frame_dim=6, **small))
     for p in src.parameters():  # every tensor differs from a fresh model's
         p.data.normal_()
     src.flow_active = True
-    dst = OverFlow(ModelConfig(n_mels=10, **small))
+    dst = OverFlow(ModelConfig(frame_dim=10, **small))
     fresh = {k: v.clone() for k, v in dst.state_dict().items()}
     moved = transfer_weights(dst, src.state_dict(), 6)
     s, d = src.state_dict(), dst.state_dict()
@@ -167,8 +167,8 @@ def test_warm_start_from_a_voice_on_other_frames_moves_what_the_frame_does_not_s
     ids, lengths = torch.tensor([[1, 2, 3, 4]]), torch.tensor([4])
     src.eval(), dst.eval()
     with torch.no_grad():
-        a_src, sig_src, c_src = src.hmm.state_params(src.encoder(ids, lengths)[0])
-        a_dst, sig_dst, c_dst = dst.hmm.state_params(dst.encoder(ids, lengths)[0])
+        a_src, sig_src, c_src = src.hmm.neutral_emissions(src.encoder(ids, lengths)[0])
+        a_dst, sig_dst, c_dst = dst.hmm.neutral_emissions(dst.encoder(ids, lengths)[0])
     assert torch.allclose(a_dst[..., :6], a_src) and torch.allclose(sig_dst[..., :6], sig_src)
     assert torch.allclose(c_dst, c_src)
 

@@ -362,7 +362,7 @@ def emission_gaussian(voice, text: str) -> dict | None:
     with torch.no_grad():
         model = voice.model
         states, n_states = model.encoder(ids[None], torch.tensor([len(ids)]))
-        a, sigma, _ = model.hmm.state_params(states)
+        a, sigma, _ = model.hmm.neutral_emissions(states)
     n = int(n_states[0]) // 2
     k = int(sigma[0, n].argmax())
     return {"text": text, "state": n, "states": int(n_states[0]), "channel": k,

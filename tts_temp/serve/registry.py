@@ -63,8 +63,8 @@ class Registry:
         if vocoder is not None:
             voc = load_vocoder(vocoder)
             for name, voice in reg.voices.items():
-                if voc.sample_rate == voice.mel.sample_rate and getattr(voc, "hop_length", None) in (
-                        None, voice.mel.hop_length):
+                if voc.sample_rate == voice.timing.sample_rate and getattr(voc, "hop_length", None) in (
+                        None, voice.timing.hop_length):
                     reg.vocoders[name] = voc
             log(f"vocoder {vocoder}: used by {', '.join(reg.vocoders) or 'no served voice (rates differ)'}")
         listener = reg.models.get("tiny.en") or load_model("tiny.en", device=device)

@@ -120,7 +120,7 @@ def run_synthesize(args, batch=None) -> int:
                             speaking_rate=args.speaking_rate, max_seconds=args.max_seconds)
     opts.validate()
     voice = load_voice(args.voice)
-    opts.max_frames(voice.mel.frames_per_second)   # a limit under two frames: one line, before any work
+    opts.max_frames(voice.timing.frames_per_second)   # a limit under two frames: one line, before any work
     vocoder = load_vocoder(args.vocoder) if args.vocoder is not None else None
     if vocoder is not None:
         check_vocoder(voice, vocoder)

@@ -24,20 +24,25 @@ class Features:
     names: list[str]
     texts: list[str]
     ids: list[torch.Tensor]   # (L,) long
-    mels: list[torch.Tensor]  # (channels, T) frames: natural-log mel, or WORLD frames
+    frames: list[torch.Tensor]  # (channels, T): natural-log mel, or WORLD frames
     mean: float | torch.Tensor  # scalar, or (channels, 1)
     std: float | torch.Tensor
-    mel: MelConfig            # timing (sample rate, hop)
+    timing: MelConfig         # sample rate, hop (and a mel kind's mel settings)
     frontend: FrontEnd
     corpus_sha256: str
     spec: dict = None         # the feature spec (tts_temp.tts.frames); None in old files = mel
 
     def __post_init__(self):
         if self.spec is None:
-            self.spec = frames_mod.mel_spec(self.mel)
+            self.spec = frames_mod.mel_spec(self.timing)
+
+    @property
+    def mels(self) -> list[torch.Tensor]:
+        """Deprecated name of `frames` (WORLD frames are not mels)."""
+        return self.frames
 
     def normalised(self, i: int) -> torch.Tensor:
-        return (self.mels[i] - self.mean) / self.std
+        return (self.frames[i] - self.mean) / self.std
 
 
 def default_path(corpus_dir: Path, phonemes: bool = True, kind: str = "mel") -> Path:
@@ -61,17 +66,17 @@ def build(corpus_dir: Path, phonemes: bool = True, cfg: MelConfig | None = None,
         from concurrent.futures import ProcessPoolExecutor
 
         with ProcessPoolExecutor(workers) as pool:
-            mels = list(pool.map(_analyse_file, paths, [spec] * len(paths), chunksize=4))
+            frames = list(pool.map(_analyse_file, paths, [spec] * len(paths), chunksize=4))
     else:
-        mels = [_analyse_file(p, spec) for p in paths]
-    mels = [m[:, : m.shape[1] - m.shape[1] % squeeze] for m in mels]
+        frames = [_analyse_file(p, spec) for p in paths]
+    frames = [m[:, : m.shape[1] - m.shape[1] % squeeze] for m in frames]
     names = [r["id"] for r in rows]
     texts = [r["text"] for r in rows]
     ids = [torch.tensor(front.ids(r["text"]), dtype=torch.long) for r in rows]
-    mean, std = frames_mod.statistics(torch.cat(mels, dim=1), spec)
+    mean, std = frames_mod.statistics(torch.cat(frames, dim=1), spec)
     out = default_path(corpus_dir, phonemes, spec["kind"])
     torch.save({
-        "names": names, "texts": texts, "ids": ids, "mels": mels, "mean": mean, "std": std,
+        "names": names, "texts": texts, "ids": ids, "mels": frames, "mean": mean, "std": std,  # file keys as before
         "mel": timing.to_dict(), "features": dict(spec),
         "frontend": {"phonemes": front.phonemes, "voice": front.voice},
         "corpus_sha256": corpus.manifest_digest(manifest),

@@ -191,7 +191,7 @@ class SampleOptions:
     duration_threshold: float = COQUI_DURATION_THRESHOLD
     speaking_rate: float = 1.0
     max_frames: int = 1000
-    prenet_dropout: bool = False          # dropout in the prenet at T > 0 (never at T = 0), drawn per item
+    prenet_dropout_at_inference: bool = False  # prenet dropout at T > 0 (never at T = 0), drawn per item
 
 
 # One frame of an autoregressive neural HMM, for the whole batch:
@@ -204,7 +204,7 @@ def dropout_items(temperatures: torch.Tensor | Sequence[float], opts: SampleOpti
     """(B,) which items get prenet dropout at synthesis: only when switched on, and never at T = 0,
     so T = 0 stays the deterministic mean whatever the config says."""
     t = torch.as_tensor(temperatures)
-    return (t > 0) & bool(opts.prenet_dropout)
+    return (t > 0) & bool(opts.prenet_dropout_at_inference)
 
 
 def dropout_masks(shape: tuple[int, ...], p: float, active: torch.Tensor,
@@ -219,6 +219,33 @@ def dropout_masks(shape: tuple[int, ...], p: float, active: torch.Tensor,
     rows = [((torch.rand(shape, generator=g, device=device) >= p).float() / (1 - p)) if bool(on)
             else torch.ones(shape, device=device) for on, g in zip(active, generators)]
     return torch.stack(rows)
+
+
+class Prenet(nn.ModuleList):
+    """Linear + ReLU layers over the previous frame, with dropout: the prenet of every voice's HMM.
+
+    Training drops units with probability `p` through F.dropout (the global generator, as usual);
+    synthesis passes `masks` drawn from each item's own generator (`synthesis_masks`), so an item's
+    frames depend on its seed only.
+    """
+
+    def __init__(self, n_in: int, dim: int, n_layers: int, bias: bool = True):
+        super().__init__(nn.Linear(n_in if i == 0 else dim, dim, bias=bias) for i in range(n_layers))
+
+    def forward(self, x: torch.Tensor, p: float = 0.0, masks: Sequence[torch.Tensor | None] | None = None
+                ) -> torch.Tensor:
+        for i, layer in enumerate(self):
+            x = F.relu(layer(x))
+            if masks is not None and masks[i] is not None:
+                x = x * masks[i]
+            elif p > 0:
+                x = F.dropout(x, p, training=True)
+        return x
+
+    def synthesis_masks(self, p: float, active: torch.Tensor, generators: Sequence[torch.Generator | None],
+                        device: torch.device | str = "cpu") -> list[torch.Tensor | None]:
+        """One dropout mask per layer (None where no item drops), layer by layer from each item's generator."""
+        return [dropout_masks((layer.out_features,), p, active, generators, device) for layer in self]
 
 
 @torch.no_grad()
@@ -265,13 +292,15 @@ def sample_frames(step: FrameStep, n_states: torch.Tensor, opts: SampleOptions, 
 
 
 class NeuralHMM(nn.Module):
+    """tts_temp's neural HMM: the factorised emission of the module docstring."""
+
     def __init__(self, state_dim: int, frame_dim: int, prenet_dim: int = 128, lstm_dim: int = 256,
                  prenet_dropout: float = 0.5, std_floor: float = 0.01):
         super().__init__()
         self.frame_dim = frame_dim
         self.std_floor = std_floor
         self.prenet_dropout = prenet_dropout
-        self.prenet = nn.ModuleList([nn.Linear(frame_dim, prenet_dim), nn.Linear(prenet_dim, prenet_dim)])
+        self.prenet = Prenet(frame_dim, prenet_dim, 2)
         self.lstm = nn.LSTM(prenet_dim, lstm_dim, batch_first=True)
         self.state_head = nn.Linear(state_dim, 2 * frame_dim + 1)
         self.frame_head = nn.Linear(lstm_dim, 2 * frame_dim + 1)
@@ -283,13 +312,6 @@ class NeuralHMM(nn.Module):
         """Start every state with the move probability seen in the data (states / frames)."""
         with torch.no_grad():
             self.state_head.bias[-1] = math.log(move_prob / (1 - move_prob))
-
-    def _prenet(self, x: torch.Tensor, dropout: bool) -> torch.Tensor:
-        """Training's prenet (masks from the global RNG, as usual). Synthesis draws its masks from each
-        item's own generator instead: see `sample` and `dropout_masks`."""
-        for layer in self.prenet:
-            x = F.dropout(F.relu(layer(x)), self.prenet_dropout, training=dropout)
-        return x
 
     def lstm_stepper(self) -> Callable[[torch.Tensor, Any], tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]]:
         """One step of `self.lstm` for (B, input) -> (B, hidden), written out; made once per synthesis.
@@ -321,7 +343,9 @@ class NeuralHMM(nn.Module):
         """One step of `self.lstm` (see `lstm_stepper`, which a loop should make once)."""
         return self.lstm_stepper()(x, state)
 
-    def state_params(self, states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def neutral_emissions(self, states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Each state's emission mean, std and transition logit with the frame context neutral (no
+        offset, scale 1): the text part a, sigma, c of the factorised emission (module docstring)."""
         d = self.frame_dim
         out = self.state_head(states)
         # std = sigma * s with s in [e^-0.5, e^0.5]; the floor here keeps std >= std_floor.
@@ -337,8 +361,8 @@ class NeuralHMM(nn.Module):
         """Teacher-forced parameters for frames (B, T, D): the context sees frames[t-1]."""
         bsz = frames.shape[0]
         prev = torch.cat([self.go_frame.expand(bsz, 1, -1), frames[:, :-1]], dim=1)
-        h, _ = self.lstm(self._prenet(prev, self.training))
-        a, sigma, c = self.state_params(states)
+        h, _ = self.lstm(self.prenet(prev, self.prenet_dropout if self.training else 0.0))
+        a, sigma, c = self.neutral_emissions(states)
         b, s, d = self.frame_params(h)
         return Emissions(a, sigma, c, b, s, d)
 
@@ -356,21 +380,16 @@ class NeuralHMM(nn.Module):
                ) -> tuple[torch.Tensor, torch.Tensor]:
         """Latent frames (B, T_max, D) and lengths (B,) through the shared loop `sample_frames`."""
         bsz, dim = states.shape[0], self.frame_dim
-        a, sigma, c = self.state_params(states)
+        a, sigma, c = self.neutral_emissions(states)
         per_state = torch.cat([a, sigma, c.unsqueeze(-1)], dim=-1)  # one gather per frame, not three
         idx_b = torch.arange(bsz, device=states.device)
         drop = dropout_items(temperatures, opts)
-        dims = [layer.out_features for layer in self.prenet]
         lstm_step = self.lstm_stepper()
 
         def step(prev, hidden, cur):
             x = self.go_frame.expand(bsz, -1) if prev is None else prev
-            for layer, n in zip(self.prenet, dims):
-                x = F.relu(layer(x))
-                mask = dropout_masks((n,), self.prenet_dropout, drop, generators, x.device)
-                if mask is not None:
-                    x = x * mask
-            h, hidden = lstm_step(x, hidden)
+            masks = self.prenet.synthesis_masks(self.prenet_dropout, drop, generators, x.device)
+            h, hidden = lstm_step(self.prenet(x, masks=masks), hidden)
             b, s, d = self.frame_params(h)
             here = per_state[idx_b, cur]
             return here[:, :dim] + b, here[:, dim:2 * dim] * s, here[:, -1] + d, hidden

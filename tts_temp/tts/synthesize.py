@@ -15,8 +15,9 @@ longest item ends; computing per item removes all three.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -54,8 +55,16 @@ class SynthesisOptions:
     duration_threshold: float | None = None  # None: the voice's calibrated value
     speaking_rate: float = 1.0
     max_seconds: float = 20.0           # per sentence
-    prenet_dropout: bool | None = None  # dropout in the prenet at T > 0, drawn from each item's generator
+    prenet_dropout_at_inference: bool | None = None  # prenet dropout at T > 0, from each item's generator
     griffin_lim_iters: int = 32
+    prenet_dropout: InitVar[bool | None] = None  # deprecated spelling of prenet_dropout_at_inference
+
+    def __post_init__(self, prenet_dropout: bool | None) -> None:
+        if prenet_dropout is not None:
+            warnings.warn("SynthesisOptions(prenet_dropout=...) is deprecated: use prenet_dropout_at_inference",
+                          DeprecationWarning, stacklevel=3)
+            if self.prenet_dropout_at_inference is None:
+                self.prenet_dropout_at_inference = prenet_dropout
 
     def validate(self) -> None:
         """Each bad value one UserError line (the Python API gets a ValueError, never a TypeError)."""
@@ -70,8 +79,9 @@ class SynthesisOptions:
         if not (_is_number(self.max_seconds) and 0 < self.max_seconds <= MAX_SECONDS_LIMIT):
             raise UserError(f"max seconds must be a number > 0 and at most {MAX_SECONDS_LIMIT:g} (a piece's "
                             f"length; long text is split into pieces), got {self.max_seconds!r}")
-        if self.prenet_dropout not in (None, True, False):
-            raise UserError(f"prenet_dropout must be True, False or None, got {self.prenet_dropout!r}")
+        if self.prenet_dropout_at_inference not in (None, True, False):
+            raise UserError("prenet_dropout_at_inference must be True, False or None, got "
+                            f"{self.prenet_dropout_at_inference!r}")
         if not (isinstance(self.griffin_lim_iters, int) and not isinstance(self.griffin_lim_iters, bool)
                 and self.griffin_lim_iters >= 1):
             raise UserError(f"griffin_lim_iters must be an integer >= 1, got {self.griffin_lim_iters!r}")
@@ -96,13 +106,18 @@ class Synthesis:
     seeds used: the asked ones, or the ones drawn for items asked without one (replay with those)."""
 
     waveforms: list[np.ndarray]
-    mels: list[torch.Tensor]           # de-normalised frames (channels, frames): log-mels, or WORLD frames
+    frames: list[torch.Tensor]         # de-normalised frames (channels, frames): log-mels, or WORLD frames
     sample_rate: int
     temperatures: list[float]
     seeds: list[int]
     acoustic_seconds: float = 0.0
     vocoder_seconds: float = 0.0
     hit_max_length: list[bool] = field(default_factory=list)
+
+    @property
+    def mels(self) -> list[torch.Tensor]:
+        """Deprecated name of `frames` (a WORLD voice's frames are not mels)."""
+        return self.frames
 
 
 def spoken_pieces(voice: AnyVoice, text: str, options: SynthesisOptions | None = None) -> list[str]:
@@ -134,7 +149,7 @@ class AcousticItem:
     seed: int
 
     @property
-    def mel(self) -> torch.Tensor:
+    def frames(self) -> torch.Tensor:
         return torch.cat(self.pieces, dim=1)
 
 
@@ -145,16 +160,17 @@ class AcousticBatch:
     seconds: float
     temperatures: list[float] = field(default_factory=list)
 
-    def item_mel(self, i: int) -> torch.Tensor:
-        return self.items[i].mel
+    def item_frames(self, i: int) -> torch.Tensor:
+        return self.items[i].frames
 
 
 def _sample_options(voice: AnyVoice, opts: SynthesisOptions) -> SampleOptions:
     return SampleOptions(
         duration=opts.duration or voice.default_duration,
         duration_threshold=opts.duration_threshold or voice.duration_threshold,
-        speaking_rate=opts.speaking_rate, max_frames=opts.max_frames(voice.mel.frames_per_second),
-        prenet_dropout=voice.prenet_dropout if opts.prenet_dropout is None else opts.prenet_dropout)
+        speaking_rate=opts.speaking_rate, max_frames=opts.max_frames(voice.timing.frames_per_second),
+        prenet_dropout_at_inference=voice.prenet_dropout_at_inference if opts.prenet_dropout_at_inference is None
+        else opts.prenet_dropout_at_inference)
 
 
 def acoustic_item(voice: AnyVoice, pieces: Sequence[str], sample_opts: SampleOptions, temperature: float,
@@ -169,13 +185,13 @@ def acoustic_item(voice: AnyVoice, pieces: Sequence[str], sample_opts: SampleOpt
         ids = voice.frontend.spoken_ids(piece)
         if not ids:
             continue
-        mels, lengths, capped = voice.model.sample(torch.tensor(ids, dtype=torch.long), sample_opts,
-                                                   [temperature], [gen])
+        frames, lengths, capped = voice.model.sample(torch.tensor(ids, dtype=torch.long), sample_opts,
+                                                     [temperature], [gen])
         if bool(capped[0]) and len(piece) > MIN_SPLIT_CHARS and (halves := halve(piece)):
             queue[:0] = halves
             continue
         hit |= bool(capped[0])
-        out.append(voice.denormalise(mels[:, :, : int(lengths[0])])[0])
+        out.append(voice.denormalise(frames[:, :, : int(lengths[0])])[0])
     return AcousticItem(out, hit, seed)
 
 
@@ -208,7 +224,7 @@ def acoustic(voice: AnyVoice, text: str, temperature: float | None = None, seed:
     for a Coqui model). Pieces of a long text follow each other without pause frames.
     """
     t = voice.default_temperature if temperature is None else temperature
-    return acoustic_batch(voice, text, [t], [seed], SynthesisOptions(**options)).item_mel(0)
+    return acoustic_batch(voice, text, [t], [seed], SynthesisOptions(**options)).item_frames(0)
 
 
 def _feature_kind(voice: AnyVoice) -> str:
@@ -223,18 +239,19 @@ def check_vocoder(voice: AnyVoice, vocoder: Vocoder) -> None:
     if kind != need:
         raise UserError(f"the vocoder takes {kind} frames, the voice makes {need} frames "
                         f"({'a WORLD voice needs its own WORLD vocoder' if need == 'world' else 'pick a mel voice'})")
-    if vocoder.sample_rate != voice.mel.sample_rate:
-        raise UserError(f"the vocoder runs at {vocoder.sample_rate} Hz, the voice at {voice.mel.sample_rate} Hz")
-    hop = getattr(vocoder, "hop_length", voice.mel.hop_length)
-    if hop != voice.mel.hop_length:
-        raise UserError(f"the vocoder's hop is {hop} samples, the voice's {voice.mel.hop_length}")
+    timing = voice.timing
+    if vocoder.sample_rate != timing.sample_rate:
+        raise UserError(f"the vocoder runs at {vocoder.sample_rate} Hz, the voice at {timing.sample_rate} Hz")
+    hop = getattr(vocoder, "hop_length", timing.hop_length)
+    if hop != timing.hop_length:
+        raise UserError(f"the vocoder's hop is {hop} samples, the voice's {timing.hop_length}")
     mel = getattr(vocoder, "mel_config", None)
-    if need == "mel" and mel is not None:
-        if mel.n_mels != voice.mel.n_mels:
-            raise UserError(f"the vocoder takes {mel.n_mels} mel channels, the voice makes {voice.mel.n_mels}")
-        if (float(mel.fmin), float(mel.fmax)) != (float(voice.mel.fmin), float(voice.mel.fmax)):
+    if need == "mel" and mel is not None:  # a mel voice: its timing holds its mel settings
+        if mel.n_mels != timing.n_mels:
+            raise UserError(f"the vocoder takes {mel.n_mels} mel channels, the voice makes {timing.n_mels}")
+        if (float(mel.fmin), float(mel.fmax)) != (float(timing.fmin), float(timing.fmax)):
             raise UserError(f"the vocoder's mel range is {mel.fmin:g}-{mel.fmax:g} Hz, the voice's "
-                            f"{voice.mel.fmin:g}-{voice.mel.fmax:g} Hz")
+                            f"{timing.fmin:g}-{timing.fmax:g} Hz")
 
 
 def synthesize_batch(voice: AnyVoice, text: str, temperatures: Sequence[float], seeds: Sequence[int | None],
@@ -247,25 +264,25 @@ def synthesize_batch(voice: AnyVoice, text: str, temperatures: Sequence[float], 
     vocoder = vocoder or voice.make_vocoder(opts.griffin_lim_iters)
     check_vocoder(voice, vocoder)
     ac = acoustic_batch(voice, text, temperatures, seeds, opts)
-    pause = np.zeros(int(SENTENCE_PAUSE * voice.mel.sample_rate), dtype=np.float32)
-    hop = voice.mel.hop_length
+    pause = np.zeros(int(SENTENCE_PAUSE * voice.timing.sample_rate), dtype=np.float32)
+    hop = voice.timing.hop_length
     waveforms, t_vocoder = [], 0.0
     for item in ac.items:
         parts: list[np.ndarray] = []
-        for k, mel in enumerate(item.pieces):
+        for k, piece in enumerate(item.pieces):
             t1 = time.perf_counter()
-            wav = vocoder(voice.to_log_mel(mel)[None])[0]
+            wav = vocoder(voice.to_vocoder_input(piece)[None])[0]
             t_vocoder += time.perf_counter() - t1
             if k:
                 parts.append(pause)
-            parts.append(wav[: mel.shape[1] * hop].numpy().astype(np.float32))
+            parts.append(wav[: piece.shape[1] * hop].numpy().astype(np.float32))
         wave = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
         if not (np.isfinite(wave).all() and all(bool(torch.isfinite(m).all()) for m in item.pieces)):
             raise UserError(f"temperature {ac.temperatures[len(waveforms)]:g} drove the voice out of range (frames "
                             "or samples not finite); use a lower temperature")
         waveforms.append(wave)
     return Synthesis(
-        waveforms=waveforms, mels=[it.mel for it in ac.items], sample_rate=voice.mel.sample_rate,
+        waveforms=waveforms, frames=[it.frames for it in ac.items], sample_rate=voice.timing.sample_rate,
         temperatures=[float(t) for t in temperatures], seeds=[it.seed for it in ac.items],
         acoustic_seconds=ac.seconds, vocoder_seconds=t_vocoder, hit_max_length=[it.hit_max_length for it in ac.items])
 

@@ -105,7 +105,7 @@ def usable_items(feats: features_mod.Features, states_per_phone: int, log=print)
     finiteness check and swamp the batch, so such an utterance is never trained on.
     """
     n_states = torch.tensor([len(x) * states_per_phone for x in feats.ids])
-    n_frames = torch.tensor([m.shape[1] for m in feats.mels])
+    n_frames = torch.tensor([m.shape[1] for m in feats.frames])
     ok = feasible(n_frames, n_states)
     skipped = [feats.names[i] for i in range(len(feats.names)) if not ok[i]]
     if skipped:
@@ -117,7 +117,7 @@ def usable_items(feats: features_mod.Features, states_per_phone: int, log=print)
 
 
 @dataclass
-class State:
+class TrainState:
     step: int = 0
     epoch: int = 0
     batch_in_epoch: int = 0
@@ -132,15 +132,15 @@ class Trainer:
         if self.device.type == "cpu":
             torch.set_num_threads(cfg.threads)
         self.feats = features_mod.load(Path(cfg.features))
-        channels = self.feats.mels[0].shape[0]
-        if model_cfg.n_mels != channels:  # the frame size is the features', not a separate setting
-            model_cfg = dataclasses.replace(model_cfg, n_mels=channels)
+        channels = self.feats.frames[0].shape[0]
+        if model_cfg.frame_dim != channels:  # the frame size is the features', not a separate setting
+            model_cfg = dataclasses.replace(model_cfg, frame_dim=channels)
         self.model = OverFlow(model_cfg).to(self.device)
         self.out = Path(cfg.out_dir)
         self.out.mkdir(parents=True, exist_ok=True)
-        self.state = State()
+        self.state = TrainState()
         self.items = usable_items(self.feats, model_cfg.states_per_phone, log)
-        lengths = [self.feats.mels[i].shape[1] for i in self.items]
+        lengths = [self.feats.frames[i].shape[1] for i in self.items]
         self.batches = [[self.items[j] for j in b] for b in make_batches(lengths, cfg.batch_frames, cfg.max_batch)]
         n_states = sum(len(self.feats.ids[i]) for i in self.items) * model_cfg.states_per_phone
         n_frames = sum(lengths)
@@ -162,12 +162,12 @@ class Trainer:
             self.model.load_state_dict(ck["model"])
             self.optim = self._optimizer()
             self.optim.load_state_dict(ck["optim"])
-            self.state = State(**ck["state"])
+            self.state = TrainState(**ck["state"])
             self.log(f"resumed from {self.last_path} at step {self.state.step}")
         elif self.cfg.init_from:
             d = torch.load(self.cfg.init_from, map_location=self.device, weights_only=True)
-            old_dim = int(d["model_config"]["n_mels"])
-            if old_dim == self.model.cfg.n_mels:
+            old_dim = ModelConfig.from_dict(d["model_config"]).frame_dim
+            if old_dim == self.model.cfg.frame_dim:
                 self.model.load_state_dict(d["state_dict"])
                 self.state.step = int(d.get("meta", {}).get("step", 0))
                 self.state.seconds = float(d.get("meta", {}).get("train_seconds", 0.0))
@@ -200,7 +200,7 @@ class Trainer:
         self.optim.step()
         return loss.item()
 
-    def run(self, max_steps: int | None = None, max_seconds: float | None = None) -> State:
+    def run(self, max_steps: int | None = None, max_seconds: float | None = None) -> TrainState:
         """Train until total_steps (or the given limits); safe to interrupt at any time."""
         stop = {"flag": False}
 
@@ -237,7 +237,7 @@ class Trainer:
                 self.state.step += 1
                 self.state.batch_in_epoch += 1
                 run_steps += 1
-                frames += sum(self.feats.mels[i].shape[1] for i in idx)
+                frames += sum(self.feats.frames[i].shape[1] for i in idx)
                 losses.append(loss)
                 if self.state.step % self.cfg.log_every == 0:
                     dt = time.time() - t_log
@@ -268,7 +268,7 @@ class Trainer:
                 "corpus_sha256": self.feats.corpus_sha256, "train_config": dict(self.cfg.__dict__),
                 "device": self.device.type, "loss_history": [list(map(float, h)) for h in self.state.history[-200:]]}
         spec = self.feats.spec
-        voice = Voice(cpu_model, self.feats.mel, self.feats.mean, self.feats.std, self.feats.frontend,
+        voice = Voice(cpu_model, self.feats.timing, self.feats.mean, self.feats.std, self.feats.frontend,
                       COQUI_DURATION_THRESHOLD, meta, features=spec,
                       vocoder={"kind": frames_mod.VOCODERS[spec["kind"]]})
         if duration_threshold is None:
@@ -299,7 +299,7 @@ def transfer_weights(model: OverFlow, source: dict[str, torch.Tensor], source_di
     with the plain-HMM phase again.
     """
     target = model.state_dict()
-    new_dim, n = model.cfg.n_mels, min(model.cfg.n_mels, source_dim)
+    new_dim, n = model.cfg.frame_dim, min(model.cfg.frame_dim, source_dim)
     moved = 0
     with torch.no_grad():
         for name, value in source.items():
@@ -335,7 +335,7 @@ def mean_duration_ratio(voice: Voice, feats: features_mod.Features, threshold: f
     states, n_states = model.encoder(pad, lengths)
     opts = SampleOptions(duration_threshold=threshold, max_frames=3000)
     _, out_len = model.hmm.sample(states, n_states, opts, torch.zeros(len(items)), [None] * len(items))
-    real = sum(feats.mels[i].shape[1] for i in items)
+    real = sum(feats.frames[i].shape[1] for i in items)
     return float(out_len.sum()) / real
 
 

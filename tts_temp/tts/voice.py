@@ -29,12 +29,13 @@ SHIPPED = "slt-world.pt"  # the default voice; every file in voices/ can be name
 
 @dataclass
 class Voice:
-    """`mel` is the voice's timing (sample rate, hop) and the STFT settings analysis plots use;
-    `features` says what the model's frames are and `vocoder` what turns them into sound
-    (see tts_temp.tts.frames). A voice file without them is a mel voice with Griffin-Lim."""
+    """`timing` is the voice's sample rate and hop (and, for a mel voice, its mel settings; for a
+    WORLD voice the STFT settings analysis plots use); `features` says what the model's frames are
+    and `vocoder` what turns them into sound (see tts_temp.tts.frames). A voice file without them is
+    a mel voice with Griffin-Lim."""
 
     model: OverFlow
-    mel: MelConfig
+    timing: MelConfig
     mean: float | torch.Tensor   # a scalar, or (channels, 1) per channel
     std: float | torch.Tensor
     frontend: FrontEnd
@@ -43,16 +44,16 @@ class Voice:
     # Inference defaults; a Coqui voice (tts.coqui.voice.CoquiVoice) takes them from its config.
     default_temperature: float = DEFAULT_TEMPERATURE
     default_duration: str = "threshold"
-    prenet_dropout: bool = False
+    prenet_dropout_at_inference: bool = False
     features: dict = field(default_factory=frames.mel_spec)
     vocoder: dict = field(default_factory=lambda: {"kind": "griffin-lim"})
 
-    def denormalise(self, mels: torch.Tensor) -> torch.Tensor:
-        return mels * self.std + self.mean
+    def denormalise(self, frames: torch.Tensor) -> torch.Tensor:
+        return frames * self.std + self.mean
 
-    def to_log_mel(self, mels: torch.Tensor) -> torch.Tensor:
+    def to_vocoder_input(self, frames: torch.Tensor) -> torch.Tensor:
         """De-normalised frames -> what the vocoder takes (already so for tts_temp voices)."""
-        return mels
+        return frames
 
     def silence(self) -> torch.Tensor:
         """(channels,) de-normalised frame of silence."""
@@ -66,7 +67,7 @@ class Voice:
             "format": "tts_temp.voice/1",
             "model_config": self.model.cfg.to_dict(),
             "state_dict": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
-            "mel": self.mel.to_dict(), "mean": frames.stat_to_plain(self.mean),
+            "mel": self.timing.to_dict(), "mean": frames.stat_to_plain(self.mean),
             "std": frames.stat_to_plain(self.std), "features": dict(self.features), "vocoder": dict(self.vocoder),
             "frontend": {"phonemes": self.frontend.phonemes, "voice": self.frontend.voice},
             "symbols": list(SYMBOLS), "duration_threshold": self.duration_threshold, "meta": dict(self.meta),
@@ -96,11 +97,11 @@ def voice_from_dict(d: dict) -> Voice:
     model = OverFlow(ModelConfig.from_dict(d["model_config"]))
     model.load_state_dict(d["state_dict"])
     model.eval()
-    mel = MelConfig(**d["mel"])
-    spec = dict(d.get("features", frames.mel_spec(mel)))
+    timing = MelConfig(**d["mel"])  # the file's key predates WORLD voices
+    spec = dict(d.get("features", frames.mel_spec(timing)))
     vocoder = dict(d.get("vocoder", {"kind": frames.VOCODERS[spec["kind"]]}))
     frames.make_vocoder(vocoder, spec)  # refuse a voice whose vocoder cannot render its features
-    return Voice(model, mel, frames.as_stat(d["mean"]), frames.as_stat(d["std"]), FrontEnd(**d["frontend"]),
+    return Voice(model, timing, frames.as_stat(d["mean"]), frames.as_stat(d["std"]), FrontEnd(**d["frontend"]),
                  float(d["duration_threshold"]), dict(d.get("meta", {})), features=spec, vocoder=vocoder)
 
 

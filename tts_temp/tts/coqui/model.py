@@ -1,11 +1,12 @@
 """Coqui-TTS OverFlow and NeuralHMM-TTS, inference and exact log-likelihood, written natively.
 
-The module names below follow the keys of Coqui's state dict (`encoder.emb`,
-`neural_hmm.memory_rnn`, `decoder.glow_decoder.flows.{i}` ...), so a checkpoint loads with a strict
-`load_state_dict` after weight norm is folded into plain weights; any missing, extra or misshapen
-tensor is then an error. Sampling goes through the loop every tts_temp voice shares
-(`tts_temp.tts.hmm.sample_frames`): the whole batch at once, one generator per item, where Coqui
-loops over the batch and draws from the global generator.
+The encoder and the Glow decoder are tts_temp's own layers (tts.encoder.Encoder, tts.flow.FlowDecoder)
+with Coqui's options; Coqui's state dict keys (`encoder.emb`, `decoder.glow_decoder.flows.{i}` ...)
+are mapped onto their names at load (`coqui_key`), after weight norm is folded into plain weights,
+and loaded with a strict `load_state_dict`: any missing, extra or misshapen tensor is an error.
+Sampling goes through the entry and the loop every tts_temp voice shares
+(`tts.model.AcousticModel.sample`, `tts.hmm.sample_frames`): the whole batch at once, one generator
+per item, where Coqui loops over the batch and draws from the global generator.
 """
 from __future__ import annotations
 
@@ -21,8 +22,10 @@ from torch import nn
 from tts_temp.errors import UserError
 from tts_temp.tts.coqui.config import config_bool, config_int, config_number
 from tts_temp.tts.defaults import COQUI_DURATION_THRESHOLD
-from tts_temp.tts.flow import squeeze, unsqueeze
-from tts_temp.tts.hmm import SampleOptions, dropout_items, dropout_masks, forward_algorithm, sample_frames
+from tts_temp.tts.encoder import Encoder, coqui_encoder_key
+from tts_temp.tts.flow import FlowDecoder, coqui_flow_key
+from tts_temp.tts.hmm import Prenet, SampleOptions, dropout_items, forward_algorithm, sample_frames
+from tts_temp.tts.model import AcousticModel
 
 MODEL_TYPES = {"overflow": True, "neuralhmm_tts": False}  # Coqui's `model` (lower case) -> has a flow
 
@@ -140,72 +143,13 @@ def fold_weight_norm(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
-# ------------------------------------------------------------------------- encoder
-
-
-class _Linear(nn.Module):
-    def __init__(self, n_in: int, n_out: int, bias: bool = True):
-        super().__init__()
-        self.linear_layer = nn.Linear(n_in, n_out, bias=bias)
-
-    def forward(self, x):
-        return self.linear_layer(x)
-
-
-class _ConvBN(nn.Module):
-    def __init__(self, channels: int, kernel: int = 5):
-        super().__init__()
-        self.convolution1d = nn.Conv1d(channels, channels, kernel, padding=(kernel - 1) // 2)
-        self.batch_normalization = nn.BatchNorm1d(channels, momentum=0.1, eps=1e-5)
-
-    def forward(self, x):
-        return F.relu(self.batch_normalization(self.convolution1d(x)))
-
-
-class Encoder(nn.Module):
-    """Embedding, convolutions with batch norm, a BiLSTM whose output is cut into the states of each phone."""
-
-    def __init__(self, n_symbols: int, states_per_phone: int, dim: int, n_convs: int = 3):
-        super().__init__()
-        self.spp, self.dim = states_per_phone, dim
-        self.emb = nn.Embedding(n_symbols, dim)
-        self.convolutions = nn.ModuleList(_ConvBN(dim) for _ in range(n_convs))
-        self.lstm = nn.LSTM(dim, (dim // 2) * states_per_phone, batch_first=True, bidirectional=True)
-
-    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        b, n = ids.shape
-        x = self.emb(ids).transpose(1, 2)
-        for conv in self.convolutions:
-            x = conv(x)
-        x = x.transpose(1, 2)
-        if bool((lengths == n).all()):
-            x, _ = self.lstm(x)
-        else:
-            packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-            x, _ = nn.utils.rnn.pad_packed_sequence(self.lstm(packed)[0], batch_first=True, total_length=n)
-        return x.reshape(b, n * self.spp, self.dim), lengths * self.spp
-
-
 # ------------------------------------------------------------------------- neural HMM
-
-
-class _Prenet(nn.Module):
-    def __init__(self, n_in: int, dim: int, n_layers: int):
-        super().__init__()
-        self.linear_layers = nn.ModuleList(_Linear(n_in if i == 0 else dim, dim, bias=False) for i in range(n_layers))
-
-    def forward(self, x, masks: list[torch.Tensor | None] | None = None):
-        for i, layer in enumerate(self.linear_layers):
-            x = F.relu(layer(x))
-            if masks is not None and masks[i] is not None:
-                x = x * masks[i]
-        return x
 
 
 class _ParameterModel(nn.Module):
     def __init__(self, sizes: list[int], n_in: int, n_out: int):
         super().__init__()
-        self.layers = nn.ModuleList(_Linear(a, b) for a, b in zip([n_in] + sizes[:-1], sizes))
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip([n_in] + sizes[:-1], sizes))
         self.last_layer = nn.Linear(sizes[-1], n_out)
 
     def forward(self, x):
@@ -229,12 +173,16 @@ class _OutputNet(nn.Module):
         return out[..., :c], std, out[..., 2 * c]
 
 
-class NeuralHMM(nn.Module):
+class CoquiNeuralHMM(nn.Module):
+    """Coqui's neural HMM: an output net over [LSTM memory; state] for every (frame, state) pair,
+    where tts_temp's own (tts.hmm.NeuralHMM) factorises the emission. It shares the prenet and the
+    sampling loop with it."""
+
     def __init__(self, s: OverflowSettings):
         super().__init__()
         self.ar_order, self.channels = s.ar_order, s.out_channels
         self.dropout = 0.5 if s.prenet_dropout else 0.0  # Coqui's prenet drops with p = 0.5 whenever on
-        self.prenet = _Prenet(s.out_channels * s.ar_order, s.prenet_dim, s.prenet_n_layers)
+        self.prenet = Prenet(s.out_channels * s.ar_order, s.prenet_dim, s.prenet_n_layers, bias=False)
         self.memory_rnn = nn.LSTMCell(s.prenet_dim, s.memory_rnn_dim)
         self.output_net = _OutputNet(s)
         self.register_buffer("go_tokens", torch.zeros(s.ar_order, 1))
@@ -242,9 +190,9 @@ class NeuralHMM(nn.Module):
     def _go(self, bsz: int) -> torch.Tensor:
         return self.go_tokens.unsqueeze(0).expand(bsz, self.ar_order, self.channels)
 
-    def state_params(self, states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Emission mean, std and transition logit of each state at an empty memory (the first
-        frame's context): the text's part of the emission, for figures."""
+    def neutral_emissions(self, states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Each state's emission mean, std and transition logit with the frame context neutral: the
+        output net at an empty (zero) memory, as the text alone sets them."""
         memory = states.new_zeros(states.shape[:-1] + (self.memory_rnn.hidden_size,))
         return self.output_net(memory, states)
 
@@ -282,7 +230,6 @@ class NeuralHMM(nn.Module):
         bsz = states.shape[0]
         idx = torch.arange(bsz, device=states.device)
         drop = dropout_items(temperatures, opts)
-        dims = [layer.linear_layer.out_features for layer in self.prenet.linear_layers]
 
         def step(prev, hidden, cur):
             if hidden is None:
@@ -292,182 +239,69 @@ class NeuralHMM(nn.Module):
             else:
                 window, (h, c) = hidden
                 window = torch.cat([window, prev[:, None]], dim=1)[:, 1:]
-            masks = [dropout_masks((n,), self.dropout, drop, generators, states.device) for n in dims]
-            h, c = self.memory_rnn(self.prenet(window.flatten(1), masks), (h, c))
+            masks = self.prenet.synthesis_masks(self.dropout, drop, generators, states.device)
+            h, c = self.memory_rnn(self.prenet(window.flatten(1), masks=masks), (h, c))
             mean, std, logit = self.output_net(h, states[idx, cur])
             return mean, std, logit, (window, (h, c))
 
         return sample_frames(step, n_states, opts, temperatures, generators)
 
 
-# ------------------------------------------------------------------------- Glow decoder
-
-
-class ActNorm(nn.Module):
-    def __init__(self, channels: int):
-        super().__init__()
-        self.logs = nn.Parameter(torch.zeros(1, channels, 1))
-        self.bias = nn.Parameter(torch.zeros(1, channels, 1))
-
-    def forward(self, x, mask, reverse=False):
-        if reverse:
-            return (x - self.bias) * torch.exp(-self.logs) * mask, None
-        return (self.bias + torch.exp(self.logs) * x) * mask, self.logs.sum() * mask.sum((1, 2))
-
-
-class InvConvNear(nn.Module):
-    """Invertible 1x1 convolution on groups of `num_splits` channels (Glow-TTS)."""
-
-    def __init__(self, channels: int, num_splits: int):
-        super().__init__()
-        self.splits = num_splits
-        self.weight = nn.Parameter(torch.eye(num_splits))
-        self.register_buffer("weight_inv", torch.eye(num_splits), persistent=False)
-
-    def store_inverse(self) -> None:
-        self.weight_inv = torch.inverse(self.weight.detach().float()).to(self.weight.dtype)
-
-    def forward(self, x, mask, reverse=False):
-        b, c, t = x.shape
-        ns = self.splits
-        x = x.view(b, 2, c // ns, ns // 2, t).permute(0, 1, 3, 2, 4).contiguous().view(b, ns, c // ns, t)
-        w = self.weight_inv if reverse else self.weight
-        z = F.conv2d(x, w.view(ns, ns, 1, 1))
-        z = z.view(b, 2, ns // 2, c // ns, t).permute(0, 1, 3, 2, 4).contiguous().view(b, c, t) * mask
-        logdet = None if reverse else torch.logdet(self.weight) * (c / ns) * mask.sum((1, 2))
-        return z, logdet
-
-
-class WN(nn.Module):
-    def __init__(self, hidden: int, kernel: int, dilation_rate: int, n_layers: int):
-        super().__init__()
-        self.hidden = hidden
-        self.in_layers = nn.ModuleList()
-        self.res_skip_layers = nn.ModuleList()
-        for i in range(n_layers):
-            dil = dilation_rate ** i
-            pad = (kernel * dil - dil) // 2
-            self.in_layers.append(nn.Conv1d(hidden, 2 * hidden, kernel, dilation=dil, padding=pad))
-            self.res_skip_layers.append(nn.Conv1d(hidden, 2 * hidden if i < n_layers - 1 else hidden, 1))
-
-    def forward(self, x, mask):
-        out = torch.zeros_like(x)
-        last = len(self.in_layers) - 1
-        for i, (inp, rs) in enumerate(zip(self.in_layers, self.res_skip_layers)):
-            a = inp(x)
-            y = rs(torch.tanh(a[:, :self.hidden]) * torch.sigmoid(a[:, self.hidden:]))
-            if i < last:
-                x = (x + y[:, :self.hidden]) * mask
-                out = out + y[:, self.hidden:]
-            else:
-                out = out + y
-        return out * mask
-
-
-class CouplingBlock(nn.Module):
-    def __init__(self, channels: int, hidden: int, kernel: int, dilation_rate: int, n_layers: int, sigmoid_scale: bool):
-        super().__init__()
-        self.half, self.sigmoid_scale = channels // 2, sigmoid_scale
-        self.start = nn.Conv1d(channels // 2, hidden, 1)
-        self.end = nn.Conv1d(hidden, channels, 1)
-        self.wn = WN(hidden, kernel, dilation_rate, n_layers)
-
-    def forward(self, x, mask, reverse=False):
-        x0, x1 = x[:, :self.half], x[:, self.half:]
-        out = self.end(self.wn(self.start(x0) * mask, mask))
-        shift, s = out[:, :self.half], out[:, self.half:]
-        if self.sigmoid_scale:
-            s = torch.log(1e-6 + torch.sigmoid(s + 2))
-        if reverse:
-            return torch.cat([x0, (x1 - shift) * torch.exp(-s) * mask], 1), None
-        return torch.cat([x0, (shift + torch.exp(s) * x1) * mask], 1), (s * mask).sum((1, 2))
-
-
-class _Glow(nn.Module):
-    def __init__(self, s: OverflowSettings):
-        super().__init__()
-        ch = s.out_channels * s.num_squeeze
-        self.flows = nn.ModuleList()
-        for _ in range(s.num_flow_blocks_dec):
-            self.flows.append(ActNorm(ch))
-            self.flows.append(InvConvNear(ch, s.num_splits))
-            self.flows.append(CouplingBlock(ch, s.hidden_channels_dec, s.kernel_size_dec, s.dilation_rate,
-                                            s.num_block_layers, s.sigmoid_scale))
-
-
-class Decoder(nn.Module):
-    """The Glow decoder: mel <-> latent, on lengths cut down to a multiple of the squeeze factor."""
-
-    def __init__(self, s: OverflowSettings):
-        super().__init__()
-        self.factor = s.num_squeeze
-        self.glow_decoder = _Glow(s)
-
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor, reverse: bool = False):
-        f = self.factor
-        lengths = torch.div(lengths, f, rounding_mode="floor") * f
-        x = x[:, :, : (x.shape[2] // f) * f]
-        mask = (torch.arange(x.shape[2], device=x.device)[None] < lengths[:, None]).unsqueeze(1).to(x.dtype)
-        total = x.new_zeros(x.shape[0])
-        if f > 1:
-            x, mask = squeeze(x, mask, f)
-            x = x * mask
-        flows = self.glow_decoder.flows
-        for layer in (reversed(flows) if reverse else flows):
-            x, logdet = layer(x, mask, reverse=reverse)
-            if logdet is not None:
-                total = total + logdet
-        if f > 1:
-            x, mask = unsqueeze(x, mask, f)
-            x = x * mask
-        return x, lengths, total
+def coqui_key(key: str) -> str:
+    """One key of Coqui's OverFlow state dict (weight norm folded) -> the key of the same tensor here:
+    the encoder and the Glow decoder are tts_temp's own layers under their own names; the HMM keeps
+    Coqui's, less the `linear_layer` wrappers around its linear layers."""
+    key = coqui_flow_key(coqui_encoder_key(key))
+    return key.replace(".linear_layers.", ".").replace(".linear_layer.", ".")
 
 
 # ------------------------------------------------------------------------- the model
 
 
-class CoquiOverflow(nn.Module):
-    """OverFlow (encoder + neural HMM + Glow decoder) or NeuralHMM-TTS (no decoder), Coqui's layout."""
+class CoquiOverflow(AcousticModel):
+    """OverFlow (encoder + neural HMM + Glow decoder) or NeuralHMM-TTS (no decoder), Coqui's model on
+    tts_temp's layers: the encoder and the flow are tts.encoder's and tts.flow's, the sampling entry
+    is tts.model.AcousticModel's."""
 
     def __init__(self, s: OverflowSettings, n_symbols: int, n_convs: int = 3):
         super().__init__()
         self.settings = s
         self.register_buffer("mean", torch.tensor(0.0))
         self.register_buffer("std", torch.tensor(1.0))
-        self.encoder = Encoder(n_symbols, s.state_per_phone, s.encoder_in_out_features, n_convs)
-        self.neural_hmm = NeuralHMM(s)
-        self.decoder = Decoder(s) if s.flow else None
+        self.encoder = Encoder(n_symbols, s.encoder_in_out_features, n_convs, kernel=5,
+                               states_per_phone=s.state_per_phone, dropout=0.0, split_lstm=True, mask_padding=False)
+        self.neural_hmm = CoquiNeuralHMM(s)
+        self.decoder = FlowDecoder(s.out_channels, s.num_flow_blocks_dec, s.hidden_channels_dec, s.num_block_layers,
+                                   s.kernel_size_dec, s.num_squeeze, num_splits=s.num_splits,
+                                   dilation_rate=s.dilation_rate, sigmoid_scale=s.sigmoid_scale,
+                                   alternate=False) if s.flow else None
 
     @classmethod
     def from_state_dict(cls, s: OverflowSettings, state: dict[str, torch.Tensor]) -> "CoquiOverflow":
-        state = fold_weight_norm(state)
-        if "encoder.emb.weight" not in state:
+        state = {coqui_key(k): v for k, v in fold_weight_norm(state).items()}
+        if "encoder.embedding.weight" not in state:
             raise UserError("weights: no encoder.emb.weight (not an OverFlow checkpoint)")
-        n_convs = len([k for k in state if re.fullmatch(r"encoder\.convolutions\.\d+\.convolution1d\.weight", k)])
-        model = cls(s, state["encoder.emb.weight"].shape[0], n_convs)
+        n_convs = len([k for k in state if re.fullmatch(r"encoder\.convs\.\d+\.0\.weight", k)])
+        model = cls(s, state["encoder.embedding.weight"].shape[0], n_convs)
         try:
             model.load_state_dict(state, strict=True)
         except RuntimeError as exc:
             lines = [l.strip() for l in str(exc).splitlines() if l.strip()]
             raise UserError(f"weights do not match config.json: {' '.join(lines[1:3])[:300]}") from None
         model.eval()
-        if model.decoder is not None:
-            for f in model.decoder.glow_decoder.flows:
-                if isinstance(f, InvConvNear):
-                    f.store_inverse()
         return model
 
     @property
     def n_symbols(self) -> int:
-        return self.encoder.emb.num_embeddings
+        return self.encoder.n_symbols
 
     @property
     def flow_active(self) -> bool:
         return self.decoder is not None
 
     @property
-    def hmm(self) -> NeuralHMM:
-        """tts_temp's own model calls its HMM `hmm`; code reading emissions works on both."""
+    def hmm(self) -> CoquiNeuralHMM:
+        """tts_temp's own model calls its HMM `hmm` (Coqui's state dict `neural_hmm`)."""
         return self.neural_hmm
 
     @property
@@ -480,6 +314,24 @@ class CoquiOverflow(nn.Module):
     def denormalise(self, mels: torch.Tensor) -> torch.Tensor:
         return mels * self.std + self.mean
 
+    def _decode(self, x: torch.Tensor, lengths: torch.Tensor, reverse: bool = False):
+        """Coqui's decoder call: lengths cut down to a multiple of the squeeze factor, frames past
+        them dropped -> (frames, cut lengths, log-determinant)."""
+        f = self.squeeze
+        lengths = torch.div(lengths, f, rounding_mode="floor") * f
+        x = x[:, :, : (x.shape[2] // f) * f]
+        mask = (torch.arange(x.shape[2], device=x.device)[None] < lengths[:, None]).unsqueeze(1).to(x.dtype)
+        y, logdet = self.decoder(x, mask, reverse=reverse)
+        return y, lengths, logdet
+
+    def latent_to_frames(self, z: torch.Tensor) -> torch.Tensor:
+        """One item's latent frames (1, C, n) -> frames (1, C, m), m = n cut to the squeeze factor (Coqui
+        decodes one item at a time too)."""
+        n = (z.shape[2] // self.squeeze) * self.squeeze
+        if not n:
+            return z[:, :, :0]
+        return self._decode(z[:, :, :n], torch.tensor([n]), reverse=True)[0]
+
     @torch.no_grad()
     def log_likelihood(self, ids: torch.Tensor, id_lengths: torch.Tensor, mels: torch.Tensor,
                        mel_lengths: torch.Tensor) -> torch.Tensor:
@@ -489,30 +341,5 @@ class CoquiOverflow(nn.Module):
         x = self.normalise(mels)
         logdet = x.new_zeros(x.shape[0])
         if self.decoder is not None:
-            x, mel_lengths, logdet = self.decoder(x, mel_lengths)
+            x, mel_lengths, logdet = self._decode(x, mel_lengths)
         return self.neural_hmm.log_likelihood(states, n_states, x.transpose(1, 2), mel_lengths) + logdet
-
-    @torch.no_grad()
-    def sample(self, ids: torch.Tensor, opts: SampleOptions, temperatures: Sequence[float],
-               generators: Sequence[torch.Generator | None]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One text, many (temperature, generator) pairs -> normalised mels (B, C, T), lengths, and which
-        items ran into opts.max_frames (B,)."""
-        bsz = len(temperatures)
-        ids = ids.reshape(1, -1).expand(bsz, -1)
-        states, n_states = self.encoder(ids, torch.full((bsz,), ids.shape[1], dtype=torch.long))
-        z, lengths = self.neural_hmm.sample(states, n_states, opts, torch.tensor(list(temperatures)), generators)
-        z = z.transpose(1, 2)
-        # judged on the sampler's own lengths: the decoder floors them to the squeeze factor, which
-        # would hide an odd max_frames
-        hit = lengths >= opts.max_frames
-        if self.decoder is not None:
-            # each item through the decoder on its own frames (Coqui decodes one item at a time too),
-            # so no other item's length reaches its last frames
-            out = torch.zeros_like(z)
-            cut = torch.div(lengths, self.decoder.factor, rounding_mode="floor") * self.decoder.factor
-            for i in range(bsz):
-                n = int(cut[i])
-                if n:
-                    out[i, :, :n] = self.decoder(z[i:i + 1, :, :n], cut[i:i + 1], reverse=True)[0][0]
-            z, lengths = out, cut
-        return z, lengths, hit

@@ -28,6 +28,11 @@ class CoquiVoice:
         return self.audio.mel
 
     @property
+    def timing(self) -> MelConfig:
+        """Sample rate, hop and mel settings (`Voice.timing`; here the model's frames are mels)."""
+        return self.audio.mel
+
+    @property
     def duration_threshold(self) -> float:
         return float(self.model.settings.duration_threshold)
 
@@ -40,19 +45,24 @@ class CoquiVoice:
         return "threshold" if self.model.settings.deterministic_transition else "sample"
 
     @property
-    def prenet_dropout(self) -> bool:
+    def prenet_dropout_at_inference(self) -> bool:
         return bool(self.model.settings.prenet_dropout_at_inference)
+
+    @property
+    def prenet_dropout(self) -> bool:
+        """Deprecated: prenet_dropout_at_inference (a config's `prenet_dropout` is a probability)."""
+        return self.prenet_dropout_at_inference
 
     def denormalise(self, mels: torch.Tensor) -> torch.Tensor:
         """Undo the data mean/std: the mel in the model's own (Coqui audio config) scale."""
         return self.model.denormalise(mels)
 
-    def to_log_mel(self, mels: torch.Tensor) -> torch.Tensor:
+    def to_vocoder_input(self, mels: torch.Tensor) -> torch.Tensor:
         """De-normalised mels -> natural-log mel amplitude, what tts_temp's vocoders take."""
         return self.audio.to_natural_log(mels)
 
     def silence(self) -> torch.Tensor:
-        """(n_mels,) natural-log mel frame of silence, in the vocoder's input space (to_log_mel's)."""
+        """(n_mels,) natural-log mel frame of silence, in the vocoder's input space (to_vocoder_input's)."""
         return frames.silence(frames.mel_spec(self.mel))
 
     def make_vocoder(self, griffin_lim_iters: int = 32):
