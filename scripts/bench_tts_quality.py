@@ -8,7 +8,7 @@ on held-out Harvard sentences 701-720; and whether the model uses the text at al
                                         [--parts quality verify normalisation]
 
 verify: CER of the same sentences at T=0.667 and T=1 without and with verified synthesis
-(tts_temp.roundtrip, default policy), attempts per sentence, how often the fallback fired, and the
+(tts_temp.verify, default policy), attempts per sentence, how often the fallback fired, and the
 time cost (verified seconds / plain synthesis seconds). Scored by the same tiny.en that verifies,
 which flatters the verified column; --second-asr base also scores the same wavs with the multilingual base.
 
@@ -99,7 +99,7 @@ def verify_part(voice, asr, utts, seed: int, second=None, second_name: str = "")
     """CER without and with verified synthesis at T=0.667 and T=1; attempts and time cost."""
     import time
 
-    from tts_temp.roundtrip import WhisperRecogniser, synthesize_batch as verified_batch
+    from tts_temp.verify import WhisperRecogniser, synthesize_batch as verified_batch
 
     rec = WhisperRecogniser(asr)
     print(f"\nverified synthesis, {len(utts)} held-out Harvard sentences, seed {seed}, ASR tiny.en T=0 "

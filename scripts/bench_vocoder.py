@@ -107,7 +107,7 @@ def main() -> int:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
-    from tts_temp.roundtrip import load_recogniser
+    from tts_temp.verify import load_recogniser
     from tts_temp.tts.world import median_over_frames
 
     asr = load_recogniser("tiny.en")

@@ -143,7 +143,7 @@ def run_compare_asr(args) -> int:
 def _verify(cfg, args) -> None:
     from tts_temp.asr import load_model
     from tts_temp.compare.tts import read_sentences
-    from tts_temp.compare.verify import COLUMNS, run_verify
+    from tts_temp.compare.tts_verify import COLUMNS, run_verify
     from tts_temp.tts import SynthesisOptions, load_voice
 
     rows = run_verify(args.out, read_sentences(cfg.sentences), cfg.temperatures, cfg.seeds, load_voice(cfg.voice),
