@@ -41,7 +41,7 @@ import torch  # noqa: E402
 
 from tts_temp.asr import load_model, transcribe  # noqa: E402
 from tts_temp.audio import prepare  # noqa: E402
-from tts_temp.compare.tts import DEFAULT_TEMPERATURES  # noqa: E402
+from tts_temp.compare.tts_sweep import DEFAULT_TEMPERATURES  # noqa: E402
 from tts_temp.compare.metrics import cer  # noqa: E402
 from tts_temp.naturalness import distill_mos, distill_mos_available, dnsmos, mean_dnsmos  # noqa: E402
 from tts_temp.tts import SynthesisOptions, load_voice, synthesize_batch  # noqa: E402

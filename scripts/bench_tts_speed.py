@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 from tts_temp.tts import SynthesisOptions, load_vocoder, load_voice, synthesize_batch  # noqa: E402
-from tts_temp.compare.tts import DEFAULT_TEMPERATURES  # noqa: E402
+from tts_temp.compare.tts_sweep import DEFAULT_TEMPERATURES  # noqa: E402
 from tts_temp.tts.corpus import harvard  # noqa: E402
 from tts_temp.tts.defaults import DEFAULT_TEMPERATURE  # noqa: E402
 

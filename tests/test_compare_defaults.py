@@ -22,7 +22,7 @@ def _parse(*argv):
 
 
 def test_compare_tts_and_synthesize_default_to_the_one_definition(capsys):
-    from tts_temp.compare.tts import DEFAULT_TEMPERATURES, EMISSION_TEMPERATURES, TtsSweepConfig
+    from tts_temp.compare.tts_sweep import DEFAULT_TEMPERATURES, EMISSION_TEMPERATURES, TtsSweepConfig
 
     assert DEFAULT_TEMPERATURES == (0.0, COQUI_TEMPERATURE, DEFAULT_TEMPERATURE, 1.0)
     assert EMISSION_TEMPERATURES[: len(DEFAULT_TEMPERATURES)] == DEFAULT_TEMPERATURES
