@@ -24,8 +24,9 @@ import httpx2 as httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 JFK = ROOT / "tts_temp" / "data" / "jfk.wav"
+# No temperature: the served voice's default (tts/defaults.py), as a plain client would ask.
 SPEECH = {"model": "tts-1", "voice": "alloy", "input": "The birch canoe slid on the smooth planks.",
-          "response_format": "wav", "temperature": 0.667}
+          "response_format": "wav"}
 
 
 def cpu_model() -> str:

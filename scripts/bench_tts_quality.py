@@ -8,7 +8,7 @@ on held-out Harvard sentences 701-720; and whether the model uses the text at al
                                         [--parts quality verify normalisation]
 
 verify: CER of the same sentences at T=0.667 and T=1 without and with verified synthesis
-(tts_temp.roundtrip, default policy), attempts per sentence, how often the fallback fired, and the
+(tts_temp.verify, default policy), attempts per sentence, how often the fallback fired, and the
 time cost (verified seconds / plain synthesis seconds). Scored by the same tiny.en that verifies,
 which flatters the verified column; --second-asr base also scores the same wavs with the multilingual base.
 
@@ -41,14 +41,15 @@ import torch  # noqa: E402
 
 from tts_temp.asr import load_model, transcribe  # noqa: E402
 from tts_temp.audio import prepare  # noqa: E402
-from tts_temp.compare.tts import DEFAULT_TEMPERATURES  # noqa: E402
+from tts_temp.compare.tts_sweep import DEFAULT_TEMPERATURES  # noqa: E402
 from tts_temp.compare.metrics import cer  # noqa: E402
 from tts_temp.naturalness import distill_mos, distill_mos_available, dnsmos, mean_dnsmos  # noqa: E402
 from tts_temp.tts import SynthesisOptions, load_voice, synthesize_batch  # noqa: E402
 from tts_temp.tts import corpus, frames  # noqa: E402
+from tts_temp.tts.defaults import COQUI_TEMPERATURE, DEFAULT_TEMPERATURE  # noqa: E402
 
 TEMPERATURES = DEFAULT_TEMPERATURES  # the same temperatures as compare-tts
-VERIFY_TEMPERATURES = (0.667, 1.0)
+VERIFY_TEMPERATURES = (DEFAULT_TEMPERATURE, 1.0)
 NORMALISATION_SENTENCES = (
     "On 12/05/2024 Dr. Smith paid $3.50 for 2 coffees at 7:30am.",
     "Mr. Jones bought 3 apples for $1.20 each.",
@@ -99,7 +100,7 @@ def verify_part(voice, asr, utts, seed: int, second=None, second_name: str = "")
     """CER without and with verified synthesis at T=0.667 and T=1; attempts and time cost."""
     import time
 
-    from tts_temp.roundtrip import WhisperRecogniser, synthesize_batch as verified_batch
+    from tts_temp.verify import WhisperRecogniser, synthesize_batch as verified_batch
 
     rec = WhisperRecogniser(asr)
     print(f"\nverified synthesis, {len(utts)} held-out Harvard sentences, seed {seed}, ASR tiny.en T=0 "
@@ -145,16 +146,16 @@ def normalisation_part(voice, asr, seed: int) -> None:
     corpus.festival_batch(items)
     sr = voice.timing.sample_rate
     fest, ours = [], []
-    print(f"\ntext normalisation, {len(items)} sentences; voice T=0.334 seed {seed}; ASR tiny.en T=0")
+    print(f"\ntext normalisation, {len(items)} sentences; voice T={COQUI_TEMPERATURE:g} seed {seed}; ASR tiny.en T=0")
     for text, path in items:
         wav, fsr = sf.read(str(path), dtype="float32")
         fest.append(asr_cer(asr, wav, fsr, text))
-        out = synthesize_batch(voice, text, [0.334], [seed], SynthesisOptions())
+        out = synthesize_batch(voice, text, [COQUI_TEMPERATURE], [seed], SynthesisOptions())
         ours.append(asr_cer(asr, out.waveforms[0], sr, text))
         print(f"  festival {fest[-1]:.3f}  voice {ours[-1]:.3f}  {text}", flush=True)
     print("| speaker | CER % |\n|---|---|")
     print(f"| festival slt (its own normaliser) | {100 * np.mean(fest):.1f} |")
-    print(f"| tts_temp voice, T=0.334 (this checkout's normaliser) | {100 * np.mean(ours):.1f} |")
+    print(f"| tts_temp voice, T={COQUI_TEMPERATURE:g} (this checkout's normaliser) | {100 * np.mean(ours):.1f} |")
 
 
 def ceilings() -> dict[str, tuple[dict, dict]]:

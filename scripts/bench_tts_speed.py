@@ -24,7 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 from tts_temp.tts import SynthesisOptions, load_vocoder, load_voice, synthesize_batch  # noqa: E402
+from tts_temp.compare.tts_sweep import DEFAULT_TEMPERATURES  # noqa: E402
 from tts_temp.tts.corpus import harvard  # noqa: E402
+from tts_temp.tts.defaults import DEFAULT_TEMPERATURE  # noqa: E402
 
 
 def main() -> int:
@@ -40,18 +42,18 @@ def main() -> int:
     vocoder = load_vocoder(args.vocoder) if args.vocoder else None
     texts = [u.text for u in harvard() if u.split == "test"][: args.sentences]
     opts = SynthesisOptions()
-    synthesize_batch(voice, texts[0], [0.667], [0], opts)  # warm-up
+    synthesize_batch(voice, texts[0], [DEFAULT_TEMPERATURE], [0], opts)  # warm-up
     one_ac, one_voc, audio, four_total, one_total, four_ac = [], [], [], [], [], []
     for _ in range(args.repeats):
         for text in texts:
             t0 = time.perf_counter()
-            out = synthesize_batch(voice, text, [0.667], [0], opts, vocoder)
+            out = synthesize_batch(voice, text, [DEFAULT_TEMPERATURE], [0], opts, vocoder)
             one_total.append(time.perf_counter() - t0)
             one_ac.append(out.acoustic_seconds)
             one_voc.append(out.vocoder_seconds)
             audio.append(len(out.waveforms[0]) / out.sample_rate)
             t0 = time.perf_counter()
-            four = synthesize_batch(voice, text, [0.0, 0.334, 0.667, 1.0], [0, 0, 0, 0], opts, vocoder)
+            four = synthesize_batch(voice, text, DEFAULT_TEMPERATURES, [0] * len(DEFAULT_TEMPERATURES), opts, vocoder)
             four_total.append(time.perf_counter() - t0)
             four_ac.append(four.acoustic_seconds)
     secs = sum(audio)
@@ -63,7 +65,7 @@ def main() -> int:
           f"{secs / args.repeats:.1f} s of audio per pass, {args.threads} threads")
     print("| measure | value | target |")
     print("|---|---|---|")
-    print(f"| acoustic model RTF (T=0.667) | {rtf_ac:.3f} | |")
+    print(f"| acoustic model RTF (T={DEFAULT_TEMPERATURE:g}) | {rtf_ac:.3f} | |")
     if vocoder:
         name = "HiFi-GAN"
     elif voice.vocoder["kind"] == "griffin-lim":

@@ -34,6 +34,7 @@ from tts_temp.naturalness import dnsmos  # noqa: E402
 from tts_temp.score import cer  # noqa: E402
 from tts_temp.tts import SynthesisOptions, frames, load_voice, world  # noqa: E402
 from tts_temp.tts import corpus as corpus_mod  # noqa: E402
+from tts_temp.tts.defaults import DEFAULT_TEMPERATURE  # noqa: E402
 from tts_temp.tts.synthesize import acoustic_batch  # noqa: E402
 
 JUMP_SEMITONES = 1.2
@@ -100,14 +101,14 @@ def main() -> int:
                     help="a voice file with the neural vocoder (repeatable; default: every shipped one)")
     ap.add_argument("--sentences", type=int, default=10)
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
-    ap.add_argument("--temperature", type=float, default=0.667)
+    ap.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE)
     ap.add_argument("--corpus", type=Path, default=Path("corpus"))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-median", action="store_true", help="skip the WORLD + median-F0 row")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
-    from tts_temp.roundtrip import load_recogniser
+    from tts_temp.verify import load_recogniser
     from tts_temp.tts.world import median_over_frames
 
     asr = load_recogniser("tiny.en")

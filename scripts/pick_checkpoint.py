@@ -21,8 +21,9 @@ from tts_temp import audio as audio_io  # noqa: E402
 from tts_temp.naturalness import dnsmos  # noqa: E402
 from tts_temp.tts import SynthesisOptions, load_voice, synthesize_batch  # noqa: E402
 from tts_temp.tts.corpus import read_manifest  # noqa: E402
+from tts_temp.tts.defaults import COQUI_TEMPERATURE, DEFAULT_TEMPERATURE  # noqa: E402
 
-TEMPERATURES = (0.334, 0.667, 1.0)
+TEMPERATURES = (COQUI_TEMPERATURE, DEFAULT_TEMPERATURE, 1.0)
 
 
 def main() -> int:

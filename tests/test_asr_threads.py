@@ -84,7 +84,7 @@ TEXT = "The birch canoe slid on the smooth planks."
 def _jobs():
     """Four transcriptions (float32 and int8, with and without VAD, with word timestamps, greedy
     and sampled) and two seeded syntheses with the shipped default voice."""
-    from tts_temp import roundtrip
+    from tts_temp import verify
     from tts_temp.tts.synthesize import synthesize
     from tts_temp.tts.voice import load_voice
 
@@ -99,7 +99,7 @@ def _jobs():
         return wav.tobytes(), sr
 
     def verified():
-        speech = roundtrip.synthesize(voice, TEXT, temperature=0.5, seed=4)
+        speech = verify.synthesize(voice, TEXT, temperature=0.5, seed=4)
         return speech.waveform.tobytes(), speech.sample_rate
 
     return {

@@ -11,7 +11,7 @@ from browser import AVAILABLE, SKIP_REASON, check_report
 from figures import capture_figures, table_shapes
 from tts_temp.cli import main
 from tts_temp.compare import metrics
-from tts_temp.compare.tts import TtsSweepConfig, run_tts_sweep
+from tts_temp.compare.tts_sweep import TtsSweepConfig, run_tts_sweep
 
 SENTENCES = ["The birch canoe slid on the smooth planks.", "...", "Glue the sheet to the dark blue background."]
 TEMPS = [0.0, 1.0]
@@ -225,7 +225,7 @@ def test_without_distillmos_one_line_and_dnsmos_still_scores(tmp_path, tiny_voic
 def test_emission_gaussian_is_the_voices_own(sweep, voice):
     import torch
 
-    from tts_temp.compare.tts import emission_gaussian
+    from tts_temp.compare.tts_sweep import emission_gaussian
     from tts_temp.tts.synthesize import text_ids
 
     e = emission_gaussian(voice, SENTENCES[0])

@@ -8,9 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from tts_temp import roundtrip
+from tts_temp import verify
 from tts_temp.errors import UserError
-from tts_temp.roundtrip import Candidate, VerifyPolicy, default_retries, parse_schedule
+from tts_temp.verify import Candidate, VerifyPolicy, default_retries, parse_schedule
 from tts_temp.tts import load_voice
 from tts_temp.tts import synthesize_batch as tts_batch
 
@@ -57,7 +57,7 @@ def test_schedule_parsing_and_bad_policies():
 
 def test_a_first_draw_that_passes_is_the_plain_output(voice):
     rec = Scripted(TEXT)
-    out = roundtrip.synthesize_batch(voice, TEXT, [0.667], [3], verify=True, recogniser=rec,
+    out = verify.synthesize_batch(voice, TEXT, [0.667], [3], verify=True, recogniser=rec,
                                      policy=VerifyPolicy(chars_per_second=WIDE))
     plain = tts_batch(voice, TEXT, [0.667], [3])
     assert np.array_equal(out.waveforms[0], plain.waveforms[0]) and rec.calls == 1 and out.batches == 1
@@ -71,7 +71,7 @@ def test_a_first_draw_that_passes_is_the_plain_output(voice):
 
 def test_misses_draw_again_and_the_kept_draw_reproduces(voice):
     rec = Scripted("glue the", "sheet to", TEXT)
-    out = roundtrip.synthesize_batch(voice, TEXT, [0.667], [3], verify=True, recogniser=rec,
+    out = verify.synthesize_batch(voice, TEXT, [0.667], [3], verify=True, recogniser=rec,
                                      policy=VerifyPolicy(chars_per_second=WIDE))
     r = out.records[0]
     assert [(a.temperature, a.seed, a.accepted) for a in r.attempts] == \
@@ -85,7 +85,7 @@ def test_misses_draw_again_and_the_kept_draw_reproduces(voice):
 
 def test_when_nothing_passes_the_best_cer_is_kept_and_every_attempt_recorded(voice):
     rec = Scripted("x", "xx", "xxx", "glue the sheet to the dark blue", "x")
-    out = roundtrip.synthesize_batch(voice, TEXT, [0.667], [0], verify=True, recogniser=rec,
+    out = verify.synthesize_batch(voice, TEXT, [0.667], [0], verify=True, recogniser=rec,
                                      policy=VerifyPolicy(chars_per_second=WIDE))
     r = out.records[0]
     assert [(a.temperature, a.seed) for a in r.attempts] == \
@@ -105,15 +105,29 @@ def test_candidates_of_one_step_are_one_batch_across_the_whole_call(voice, monke
         return tts_batch(voice, text, temperatures, seeds, *args)
 
     monkeypatch.setattr(tts, "synthesize_batch", spy)
-    out = roundtrip.synthesize_batch(voice, TEXT, [0.5, 0.0], [1, 7], verify=True, recogniser=Scripted("no"),
+    out = verify.synthesize_batch(voice, TEXT, [0.5, 0.0], [1, 7], verify=True, recogniser=Scripted("no"),
                                      policy=VerifyPolicy(chars_per_second=WIDE))
     assert calls == [[(0.5, 1), (0.0, 7)], [(0.5, 2), (0.5, 3)], [(0.4, 1), (0.2, 1), (0.0, 1)]]
     # T=0 with threshold durations is deterministic: other seeds are the same output, not retried
     assert [len(r.attempts) for r in out.records] == [6, 1]
 
 
+def test_verified_synthesis_climbs_the_one_ladder(voice, monkeypatch):
+    """The steps are `sampling.ladder`'s, and the record is its Climb (the type Whisper's fallback shares)."""
+    import tts_temp.verify.synthesis as synthesis
+    from tts_temp.sampling.ladder import Climb
+
+    plans, real = [], synthesis.climb_many
+    monkeypatch.setattr(synthesis, "climb_many", lambda p, *rest: plans.append(p) or real(p, *rest))
+    out = verify.synthesize_batch(voice, TEXT, [0.5], [1], verify=True, recogniser=Scripted("no", TEXT),
+                                  policy=VerifyPolicy(chars_per_second=WIDE))
+    assert plans == [[[[(0.5, 1)], [(0.5, 2), (0.5, 3)], [(0.4, 1), (0.2, 1), (0.0, 1)]]]]   # one call, one item
+    r = out.records[0]
+    assert isinstance(r, Climb) and r.kept_attempt.seed == 2 and r.passed and len(r.attempts) == 2
+
+
 def test_an_implausible_length_is_a_miss(voice):
-    out = roundtrip.synthesize_batch(voice, TEXT, [0.0], [None], verify=True, recogniser=Scripted(TEXT),
+    out = verify.synthesize_batch(voice, TEXT, [0.0], [None], verify=True, recogniser=Scripted(TEXT),
                                      policy=VerifyPolicy(chars_per_second=(1e4, 2e4)))
     (a,) = out.records[0].attempts
     assert not a.accepted and "duration" in a.reason and a.cer == 0
@@ -121,8 +135,8 @@ def test_an_implausible_length_is_a_miss(voice):
 
 
 def test_the_api_result_unpacks_like_tts_synthesize(voice):
-    wav, sr = roundtrip.synthesize(voice, TEXT, temperature=0.3, seed=2)
-    speech = roundtrip.synthesize(voice, TEXT, temperature=0.3, seed=2, verify=True, recogniser=Scripted(TEXT),
+    wav, sr = verify.synthesize(voice, TEXT, temperature=0.3, seed=2)
+    speech = verify.synthesize(voice, TEXT, temperature=0.3, seed=2, verify=True, recogniser=Scripted(TEXT),
                                   policy=VerifyPolicy(chars_per_second=WIDE))
     assert sr == speech.sample_rate == 22050 and np.array_equal(wav, speech.waveform)
     assert speech.record.to_dict()["text"] == TEXT
@@ -143,8 +157,8 @@ def test_the_real_recogniser_listens(whisper_tiny):
     from tts_temp.audio import load
     from tts_temp.demo import demo_clip
 
-    listen = roundtrip.WhisperRecogniser(whisper_tiny)
-    out = roundtrip.synthesize_batch(load_voice("slt-world"), TEXT, [0.0], [0], verify=True,
+    listen = verify.WhisperRecogniser(whisper_tiny)
+    out = verify.synthesize_batch(load_voice("slt-world"), TEXT, [0.0], [0], verify=True,
                                      policy=VerifyPolicy(retries=()), recogniser=listen)
     (a,) = out.records[0].attempts
     assert score.whisper_normalise(a.transcript) == score.whisper_normalise(TEXT), a.transcript
@@ -165,7 +179,7 @@ def run(capsys, *argv):
 
 
 def test_verify_writes_a_record_beside_each_wav(tiny_voice_path, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(roundtrip, "load_recogniser", lambda name: Scripted("nothing like it", TEXT))
+    monkeypatch.setattr(verify, "load_recogniser", lambda name: Scripted("nothing like it", TEXT))
     out = tmp_path / "a.wav"
     code, stdout, _ = run(capsys, TEXT, "--voice", tiny_voice_path, "--seed", "1", "--out", out, "--verify",
                           "--verify-schedule", "0.3@1", "0")

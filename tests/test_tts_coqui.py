@@ -327,7 +327,7 @@ def test_bad_coqui_folders_are_one_line_errors(coqui, tmp_path, capsys):
 
 
 def test_compare_emission_figure_reads_a_coqui_voice(coqui, tmp_path):
-    from tts_temp.compare.tts import emission_gaussian
+    from tts_temp.compare.tts_sweep import emission_gaussian
     from tts_temp.tts import load_voice
 
     _build_tts(coqui, _small_config(coqui, use_phonemes=False, add_blank=False), tmp_path / "v", seed=8)

@@ -209,7 +209,7 @@ def test_t0_file_is_the_same_alone_and_in_a_sweep(tmp_path, capsys):
 
 
 def test_a_kept_verify_attempt_from_a_batched_step_replays_from_its_record(world):
-    from tts_temp import roundtrip
+    from tts_temp import verify
     from tts_temp.tts import synthesize_batch
 
     heard = iter(["no", "nope", SENTENCE])     # the asked draw misses, then T@1 misses, T@2 passes
@@ -217,9 +217,9 @@ def test_a_kept_verify_attempt_from_a_batched_step_replays_from_its_record(world
     def recogniser(wav, sr):
         return next(heard)
 
-    policy = roundtrip.VerifyPolicy(chars_per_second=(1e-3, 1e6),
-                                    retries=roundtrip.parse_schedule(["0.667@1,0.667@2"]))
-    out = roundtrip.synthesize_batch(world, SENTENCE, [0.667], [7], verify=True, policy=policy, recogniser=recogniser)
+    policy = verify.VerifyPolicy(chars_per_second=(1e-3, 1e6),
+                                    retries=verify.parse_schedule(["0.667@1,0.667@2"]))
+    out = verify.synthesize_batch(world, SENTENCE, [0.667], [7], verify=True, policy=policy, recogniser=recogniser)
     record = out.records[0]
     kept = record.attempts[record.kept]
     assert record.passed and (kept.temperature, kept.seed) == (0.667, 9)
@@ -271,13 +271,13 @@ def test_seeds_out_of_range_are_one_line(argv, tmp_path, capsys, monkeypatch):
 
 @pytest.mark.parametrize("seed", [-1, 2**63, 2**63 + 5, 2**53])
 def test_verify_takes_the_same_seeds_as_plain_synthesis(seed, small):
-    from tts_temp import roundtrip
+    from tts_temp import verify
 
     with pytest.raises(UserError, match=r"\[0, 2\*\*53\)"):
-        roundtrip.synthesize_batch(small, SENTENCE, [0.5], [seed], verify=True, recogniser=lambda w, sr: SENTENCE)
+        verify.synthesize_batch(small, SENTENCE, [0.5], [seed], verify=True, recogniser=lambda w, sr: SENTENCE)
     with pytest.raises(UserError, match=r"\[0, 2\*\*53\)"):
-        roundtrip.synthesize_batch(small, SENTENCE, [0.5], [seed])
-    assert roundtrip.seed_for(2**53 - 1, 1) == 0 and roundtrip.seed_for(5, 2) == 7
+        verify.synthesize_batch(small, SENTENCE, [0.5], [seed])
+    assert verify.seed_for(2**53 - 1, 1) == 0 and verify.seed_for(5, 2) == 7
 
 
 def test_temperatures_that_differ_get_different_file_names(tmp_path, capsys):
@@ -289,13 +289,13 @@ def test_temperatures_that_differ_get_different_file_names(tmp_path, capsys):
 
 
 def test_scoring_and_listening_print_no_resource_warning(whisper_tiny):
-    from tts_temp import roundtrip, score
+    from tts_temp import score, verify
 
     score._normaliser.cache_clear()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         score.cer("Mr. Smith paid $5.", "mister smith paid five dollars")
-        rec = roundtrip.WhisperRecogniser(whisper_tiny)
+        rec = verify.WhisperRecogniser(whisper_tiny)
         rec(np.zeros(22050, dtype=np.float32), 22050)
     assert not [w for w in caught if issubclass(w.category, ResourceWarning)], [str(w.message) for w in caught]
 

@@ -206,7 +206,7 @@ def test_f0_figure_draws_the_model_stream_with_pyin_as_a_check(tmp_path):
 
 
 def test_compare_records_carry_the_model_f0_of_world_voices_only(clip_and_frames):
-    from tts_temp.compare.tts import model_f0_record
+    from tts_temp.compare.tts_sweep import model_f0_record
 
     _, f = clip_and_frames
     rec = model_f0_record(f, frames.world_spec(CFG))

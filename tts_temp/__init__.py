@@ -1,6 +1,6 @@
 """tts_temp: sampling temperature as a first-class, measurable control in speech models.
 
-`synthesize` is the round-trip one: tts.synthesize when verify is False (it unpacks as (wav, sr)),
+`synthesize` is the verified one (`tts_temp.verify`): tts.synthesize when verify is False (it unpacks as (wav, sr)),
 checked by ASR and drawn again when verify=True. The public API is re-exported lazily so that `import tts_temp` stays cheap (no torch or whisper
 import until a model is actually needed).
 """
@@ -12,8 +12,8 @@ _EXPORTS = {
     "load_model": ("tts_temp.asr", "load_model"),
     "transcribe": ("tts_temp.asr", "transcribe"),
     "load_voice": ("tts_temp.tts", "load_voice"),
-    "synthesize": ("tts_temp.roundtrip", "synthesize"),   # tts.synthesize, plus verify=True
-    "synthesize_batch": ("tts_temp.roundtrip", "synthesize_batch"),
+    "synthesize": ("tts_temp.verify", "synthesize"),   # tts.synthesize, plus verify=True
+    "synthesize_batch": ("tts_temp.verify", "synthesize_batch"),
 }
 
 

@@ -15,7 +15,7 @@ from tts_temp.audio import AudioError
 from tts_temp.errors import UserError
 
 # Modules that provide `register(subparsers)`; each subparser sets `func(args) -> int`.
-_PARTS = ("tts_temp.asr.cli", "tts_temp.tts.cli", "tts_temp.roundtrip_cli", "tts_temp.compare.cli", "tts_temp.demo",
+_PARTS = ("tts_temp.asr.cli", "tts_temp.tts.cli", "tts_temp.verify.cli", "tts_temp.compare.cli", "tts_temp.demo",
           "tts_temp.serve.cli")
 
 

@@ -12,7 +12,7 @@ import argparse
 from importlib import resources
 from pathlib import Path
 
-from tts_temp.compare.tts import DEFAULT_TEMPERATURES as TTS_SWEEP_TEMPERATURES
+from tts_temp.compare.tts_sweep import DEFAULT_TEMPERATURES as TTS_SWEEP_TEMPERATURES
 
 ASR_TEMPERATURES = [0.0, 0.5, 1.0]
 TTS_TEMPERATURES = list(TTS_SWEEP_TEMPERATURES)
@@ -39,7 +39,7 @@ def run_demo(args) -> int:
     from tts_temp.compare import report
     from tts_temp.compare.asr import AsrSweepConfig, run_asr_sweep
     from tts_temp.compare.cli import print_table
-    from tts_temp.compare.tts import TtsSweepConfig, run_tts_sweep
+    from tts_temp.compare.tts_sweep import TtsSweepConfig, run_tts_sweep
     from tts_temp.tts.corpus import harvard
     from tts_temp.tts.voice import shipped_voice_path
 

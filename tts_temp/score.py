@@ -1,7 +1,7 @@
 """How far a transcript is from its reference: WER and CER after Whisper's English normaliser.
 
 The one definition of these scores, below both halves of the project: the sweeps in `compare` and
-the verified synthesis in `roundtrip` must judge a round trip the same way.
+the verified synthesis in `verify` must judge a round trip the same way.
 
 - WER / CER: Levenshtein distance (RapidFuzz) over words / characters divided by the reference length, after
   Whisper's English text normaliser on both sides (so "Mr." vs "mister" or a comma is not an error).

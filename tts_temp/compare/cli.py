@@ -8,8 +8,8 @@ from pathlib import Path
 from tts_temp.asr.cli import parse_bool
 from tts_temp.compare.asr import DEFAULT_SEEDS as ASR_SEEDS
 from tts_temp.compare.asr import DEFAULT_TEMPERATURES as ASR_TEMPERATURES
-from tts_temp.compare.tts import DEFAULT_SEEDS as TTS_SEEDS
-from tts_temp.compare.tts import DEFAULT_TEMPERATURES as TTS_TEMPERATURES
+from tts_temp.compare.tts_sweep import DEFAULT_SEEDS as TTS_SEEDS
+from tts_temp.compare.tts_sweep import DEFAULT_TEMPERATURES as TTS_TEMPERATURES
 from tts_temp.compare.engine import EngineOptions
 from tts_temp.compare.results import show
 
@@ -142,8 +142,8 @@ def run_compare_asr(args) -> int:
 
 def _verify(cfg, args) -> None:
     from tts_temp.asr import load_model
-    from tts_temp.compare.tts import read_sentences
-    from tts_temp.compare.verify import COLUMNS, run_verify
+    from tts_temp.compare.tts_sweep import read_sentences
+    from tts_temp.compare.tts_verify import COLUMNS, run_verify
     from tts_temp.tts import SynthesisOptions, load_voice
 
     rows = run_verify(args.out, read_sentences(cfg.sentences), cfg.temperatures, cfg.seeds, load_voice(cfg.voice),
@@ -152,7 +152,7 @@ def _verify(cfg, args) -> None:
 
 
 def run_compare_tts(args) -> int:
-    from tts_temp.compare.tts import TtsSweepConfig, run_tts_sweep
+    from tts_temp.compare.tts_sweep import TtsSweepConfig, run_tts_sweep
 
     cfg = TtsSweepConfig(out_dir=args.out, sentences=args.sentences, temperatures=args.temperatures,
                          seeds=args.seeds, voice=args.voice, vocoder=args.vocoder, asr_model=args.asr_model,

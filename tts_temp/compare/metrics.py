@@ -24,7 +24,7 @@ F0_RESOLUTION = 0.25               # pitch bins of 25 cents: faster than librosa
 MEL_FFT, MEL_HOP, MEL_BANDS, MEL_FMAX = 1024, 256, 80, 8000.0
 
 
-# WER / CER are defined once, below compare and roundtrip alike (tts_temp/score.py).
+# WER / CER are defined once, below compare and verify alike (tts_temp/score.py).
 from tts_temp.score import cer, edit_distance, error_rate, wer, whisper_normalise  # noqa: E402,F401
 
 

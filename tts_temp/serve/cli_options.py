@@ -27,4 +27,4 @@ def transcribe_options(**overrides: Any) -> dict:
 
 def synthesize_defaults() -> dict[str, Any]:
     """`tts-temp synthesize`'s defaults (duration, threshold, max seconds, ...)."""
-    return dict(_defaults("tts_temp.roundtrip_cli", "synthesize", ()))
+    return dict(_defaults("tts_temp.verify.cli", "synthesize", ()))

@@ -44,7 +44,7 @@ class Registry:
              compute_type: str | None = None, log=print) -> "Registry":
         """Load everything named; a name that does not load is a UserError (the server does not start)."""
         from tts_temp.asr import load_model
-        from tts_temp.roundtrip import WhisperRecogniser
+        from tts_temp.verify import WhisperRecogniser
         from tts_temp.tts import load_vocoder
         from tts_temp.tts.voice import load_voice, shipped_voice_names
 

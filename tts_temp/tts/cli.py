@@ -1,6 +1,6 @@
 """`tts-temp train`, and the arguments and loop of `tts-temp synthesize`.
 
-The `synthesize` command itself is registered by `tts_temp.roundtrip_cli`: its `--verify` needs the
+The `synthesize` command itself is registered by `tts_temp.verify.cli`: its `--verify` needs the
 ASR as well, and `tts` never imports `asr`. It passes its own batch function to `run_synthesize`.
 """
 from __future__ import annotations

@@ -235,7 +235,7 @@ def _fraction_words(num: int, den: int) -> str:
 
 def _slash(m: re.Match) -> str:
     """a/b: a fraction when it looks like one (1/2, 3/4, 7/10: smaller over at most ten, no leading
-    zero); a month/day date when it can be one (12/05, 3/16), as `roundtrip` and Whisper hear it;
+    zero); a month/day date when it can be one (12/05, 3/16), as `verify` and Whisper hear it;
     otherwise two numbers said one after the other (24/7, 50/50)."""
     a_s, b_s = m.group(1), m.group(2)
     a, b = int(a_s), int(b_s)

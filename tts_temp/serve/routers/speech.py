@@ -60,7 +60,7 @@ def encode(wav: np.ndarray, sample_rate: int, fmt: str) -> bytes:
 
 
 def _speak(voice, text: str, temperature: float, seed: int, options, verify: bool, recogniser, vocoder, fmt: str):
-    from tts_temp.roundtrip import VerifyPolicy, synthesize_batch
+    from tts_temp.verify import VerifyPolicy, synthesize_batch
 
     out = synthesize_batch(voice, text, [temperature], [seed], options, verify=verify,
                            policy=VerifyPolicy() if verify else None, recogniser=recogniser if verify else None,

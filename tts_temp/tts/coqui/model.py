@@ -21,7 +21,7 @@ from torch import nn
 
 from tts_temp.errors import UserError
 from tts_temp.tts.coqui.config import config_bool, config_int, config_number
-from tts_temp.tts.defaults import COQUI_DURATION_THRESHOLD
+from tts_temp.tts.defaults import COQUI_DURATION_THRESHOLD, COQUI_TEMPERATURE
 from tts_temp.tts.encoder import Encoder, coqui_encoder_key
 from tts_temp.tts.flow import FlowDecoder, coqui_flow_key
 from tts_temp.tts.hmm import Prenet, SampleOptions, dropout_items, forward_algorithm, sample_frames
@@ -39,7 +39,7 @@ class OverflowSettings:
     encoder_in_out_features: int = 512
     out_channels: int = 80
     ar_order: int = 1
-    sampling_temp: float = 0.334
+    sampling_temp: float = COQUI_TEMPERATURE
     deterministic_transition: bool = True
     duration_threshold: float = COQUI_DURATION_THRESHOLD
     max_sampling_time: int = 1000
@@ -116,7 +116,7 @@ _FIELD_CHECKS = {
 # The defaults of Coqui's config classes (coqui-tts 0.28: TTS/tts/configs/overflow_config.py and
 # neuralhmm_tts_config.py) where they differ between the two model types; a config.json written by
 # Coqui holds every field, but a hand-written or trimmed one takes these.
-_OVERFLOW_DEFAULTS = {"sampling_temp": 0.334, "duration_threshold": 0.55, "prenet_dropout_at_inference": False,
+_OVERFLOW_DEFAULTS = {"sampling_temp": COQUI_TEMPERATURE, "duration_threshold": COQUI_DURATION_THRESHOLD, "prenet_dropout_at_inference": False,
                       "std_floor": 0.01}
 MODEL_DEFAULTS = {
     "overflow": _OVERFLOW_DEFAULTS,

@@ -1,7 +1,7 @@
 """`compare-tts --verify`: how often verified synthesis draws again at each temperature, and what it buys.
 
 Self-contained on purpose (one module, one call after the sweep): every (sentence, temperature,
-seed) of the sweep is synthesised again through `tts_temp.roundtrip` with the default policy, all
+seed) of the sweep is synthesised again through `tts_temp.verify` with the default policy, all
 seeds of a sentence and temperature as one call (its steps batch together). Records go to
 verify.jsonl (resumable, like results.jsonl), one row per temperature to verify.csv, and the same
 table into report.html. "CER before" is the first attempt (the plain draw at that T and seed),
@@ -22,7 +22,7 @@ COLUMNS = ["temperature", "items", "fired", "fired_rate", "passed", "attempts_me
 def run_verify(out: Path, sentences: list[str], temperatures: list[float], seeds: int, voice, asr_model,
                options, log=print) -> list[dict]:
     """Verify every item of the sweep, then summarise per temperature (verify.csv, report.html)."""
-    from tts_temp.roundtrip import WhisperRecogniser, synthesize_batch
+    from tts_temp.verify import WhisperRecogniser, synthesize_batch
 
     results = ResultsFile(Path(out) / "verify.jsonl")
     recogniser = WhisperRecogniser(asr_model)

@@ -11,10 +11,10 @@ import argparse
 import functools
 
 
-
 def register(sub: argparse._SubParsersAction) -> None:
-    from tts_temp.roundtrip import DEFAULT_MAX_CER
     from tts_temp.tts.cli import add_synthesize_arguments
+    from tts_temp.tts.defaults import DEFAULT_TEMPERATURE
+    from tts_temp.verify.policy import DEFAULT_MAX_CER, default_retries
 
     p = sub.add_parser("synthesize", help="speak text with the OverFlow-style voice at a sampling temperature",
                        description="Speak text. Temperature scales the latent sample: z = mu + T * sigma * eps.")
@@ -27,16 +27,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--verify-schedule", nargs="+", default=None, metavar="STEP",
                    help="what to try after the asked T and seed miss: one argument per step (one batch), "
                         "candidates 'T' or 'T@K' (seed + K) joined by commas; default: 'T@1,T@2' then the lower "
-                        "temperatures 0.8, 0.6, ... below T down to 0, e.g. for T=0.667: "
-                        "0.667@1,0.667@2 0.6,0.4,0.2,0. Implies --verify")
+                        f"temperatures 0.8, 0.6, ... below T down to 0, e.g. for T={DEFAULT_TEMPERATURE:g}: "
+                        f"{_shown(default_retries(DEFAULT_TEMPERATURE))}. Implies --verify")
     v.add_argument("--verify-model", default=None, metavar="MODEL",
                    help="Whisper model that listens (default tiny.en, bundled); implies --verify")
     p.set_defaults(func=run_synthesize)
 
 
+def _shown(schedule) -> str:
+    """A schedule as --verify-schedule takes it."""
+    return " ".join(",".join(map(str, step)) for step in schedule)
+
+
 def policy_from_args(args):
     """The VerifyPolicy the options ask for, or None without verification. Raises UserError."""
-    from tts_temp.roundtrip import DEFAULT_MAX_CER, VerifyPolicy, parse_schedule
+    from tts_temp.verify.policy import DEFAULT_MAX_CER, VerifyPolicy, parse_schedule
 
     if not (args.verify or args.verify_cer is not None or args.verify_schedule or args.verify_model):
         return None
@@ -51,8 +56,8 @@ def run_synthesize(args) -> int:
     policy = policy_from_args(args)
     if policy is None:
         return run_tts(args)
-    from tts_temp.roundtrip import load_recogniser, synthesize_batch
+    from tts_temp import verify
 
-    recogniser = load_recogniser(args.verify_model or "tiny.en")   # fails (exit 2) before any synthesis
-    return run_tts(args, batch=functools.partial(synthesize_batch, verify=True, policy=policy,
+    recogniser = verify.load_recogniser(args.verify_model or "tiny.en")   # fails (exit 2) before any synthesis
+    return run_tts(args, batch=functools.partial(verify.synthesize_batch, verify=True, policy=policy,
                                                  recogniser=recogniser))

@@ -22,10 +22,12 @@ from tts_temp.compare.engine import EngineOptions, run_tasks
 from tts_temp.compare.results import ResultsFile, check_run_settings, write_csv
 from tts_temp.compare.sweep import Progress, check_seeds, check_temperatures
 from tts_temp.errors import UserError
+from tts_temp.tts.defaults import COQUI_TEMPERATURE, DEFAULT_TEMPERATURE
 
-DEFAULT_TEMPERATURES = (0.0, 0.334, 0.667, 1.0)
+# Greedy, Coqui's default, ours (the OverFlow paper's listening test) and the model's own spread.
+DEFAULT_TEMPERATURES = (0.0, COQUI_TEMPERATURE, DEFAULT_TEMPERATURE, 1.0)
 DEFAULT_SEEDS = 3
-EMISSION_TEMPERATURES = (0.0, 0.334, 0.667, 1.0, 1.5)
+EMISSION_TEMPERATURES = DEFAULT_TEMPERATURES + (1.5,)
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """`compare-tts --verify`: the per-temperature table of how often the fallback fired (issue 12)."""
 import math
 
-from tts_temp.compare.verify import COLUMNS, add_to_report, run_verify, summarise
+from tts_temp.compare.tts_verify import COLUMNS, add_to_report, run_verify, summarise
 
 
 def _record(t, cers_transcripts, kept, accepted):
