@@ -3,7 +3,7 @@
 Whisper's temperature fallback (one window, one temperature a step) and verified synthesis (many
 items, several (temperature, seed) candidates a step, each step one batch) are the same idea with
 different judges. This module owns the climbing; the judges and their thresholds live with their
-models (`asr.fallback`, `roundtrip`).
+models (`asr.fallback`, `verify.policy`).
 """
 from __future__ import annotations
 

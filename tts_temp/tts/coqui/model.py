@@ -116,8 +116,8 @@ _FIELD_CHECKS = {
 # The defaults of Coqui's config classes (coqui-tts 0.28: TTS/tts/configs/overflow_config.py and
 # neuralhmm_tts_config.py) where they differ between the two model types; a config.json written by
 # Coqui holds every field, but a hand-written or trimmed one takes these.
-_OVERFLOW_DEFAULTS = {"sampling_temp": COQUI_TEMPERATURE, "duration_threshold": COQUI_DURATION_THRESHOLD, "prenet_dropout_at_inference": False,
-                      "std_floor": 0.01}
+_OVERFLOW_DEFAULTS = {"sampling_temp": COQUI_TEMPERATURE, "duration_threshold": COQUI_DURATION_THRESHOLD,
+                      "prenet_dropout_at_inference": False, "std_floor": 0.01}
 MODEL_DEFAULTS = {
     "overflow": _OVERFLOW_DEFAULTS,
     "neuralhmm_tts": {"sampling_temp": 0.0, "duration_threshold": 0.43, "prenet_dropout_at_inference": True,
