@@ -14,14 +14,15 @@ package adds the judge and its thresholds (`policy`), the listener (`recogniser`
 never import each other.
 """
 from tts_temp.verify.policy import (
-    DEFAULT_MAX_CER, Attempt, Candidate, Schedule, Verification, VerifyPolicy, choose_when_none_passed,
-    default_retries, heard_cer, judge, parse_schedule, plausible_seconds,
+    DEFAULT_MAX_CER, Candidate, Schedule, SynthesisAttempt, Verification, VerifyPolicy,
+    choose_when_none_passed, default_retries, heard_cer, judge, parse_schedule, plausible_seconds,
 )
 from tts_temp.verify.recogniser import Recogniser, WhisperRecogniser, load_recogniser
 from tts_temp.verify.synthesis import Speech, VerifiedSynthesis, seed_for, synthesize, synthesize_batch
 
 __all__ = [
-    "DEFAULT_MAX_CER", "Attempt", "Candidate", "Schedule", "Verification", "VerifyPolicy", "choose_when_none_passed",
+    "DEFAULT_MAX_CER", "Candidate", "Schedule", "SynthesisAttempt", "Verification", "VerifyPolicy",
+    "choose_when_none_passed",
     "default_retries", "heard_cer", "judge", "parse_schedule", "plausible_seconds",
     "Recogniser", "WhisperRecogniser", "load_recogniser",
     "Speech", "VerifiedSynthesis", "seed_for", "synthesize", "synthesize_batch",

@@ -110,7 +110,7 @@ class VerifyPolicy:
 
 
 @dataclass
-class Attempt:
+class SynthesisAttempt:
     """One synthesised draw, as heard and judged."""
 
     temperature: float
@@ -128,7 +128,7 @@ class Attempt:
 
 
 @dataclass(kw_only=True)
-class Verification(Climb[Attempt]):
+class Verification(Climb[SynthesisAttempt]):
     """The record of one verified output: the ladder's climb (every attempt in the order tried, and
     the index of the kept one) for one text."""
 
@@ -185,6 +185,6 @@ def judge(text: str, spoken: str, transcript: str, seconds: float, expected: tup
     return True, f"cer {c:.3f} <= {policy.max_cer:g}", c
 
 
-def choose_when_none_passed(attempts: Sequence[Attempt]) -> int:
+def choose_when_none_passed(attempts: Sequence[SynthesisAttempt]) -> int:
     """The lowest CER; the earliest on ties."""
     return min(range(len(attempts)), key=lambda i: (attempts[i].cer, i))

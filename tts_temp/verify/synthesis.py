@@ -16,7 +16,7 @@ from tts_temp.sampling.ladder import climb_many
 from tts_temp.sampling.seeds import SEED_LIMIT, check_seed, resolve_seed
 from tts_temp.sampling.temperature import check_temperature
 from tts_temp.verify.policy import (
-    Attempt, Schedule, Verification, VerifyPolicy, choose_when_none_passed, judge, plausible_seconds,
+    Schedule, SynthesisAttempt, Verification, VerifyPolicy, choose_when_none_passed, judge, plausible_seconds,
 )
 from tts_temp.verify.recogniser import Recogniser, load_recogniser
 
@@ -91,12 +91,12 @@ def synthesize_batch(voice, text: str, temperatures: Sequence[float], seeds: Seq
         batches += 1
         return [_Drawn(w, out.sample_rate, bool(h)) for w, h in zip(out.waveforms, out.hit_max_length)]
 
-    def hear(i: int, candidate: tuple[float, int], d: _Drawn) -> Attempt:
+    def hear(i: int, candidate: tuple[float, int], d: _Drawn) -> SynthesisAttempt:
         seconds = len(d.waveform) / d.sample_rate
         heard = recogniser(d.waveform, d.sample_rate)
         ok, reason, c = judge(text, spoken, heard, seconds, expected, d.hit_max_length, policy)
         drawn[i].append(d)
-        return Attempt(*candidate, heard, c, seconds, ok, reason)
+        return SynthesisAttempt(*candidate, heard, c, seconds, ok, reason)
 
     climbs = climb_many(plans, run, hear, choose_when_none_passed)
     kept = [drawn[i][c.kept] for i, c in enumerate(climbs)]
