@@ -32,7 +32,7 @@ import numpy as np
 import torch
 import whisper
 from torch import Tensor, nn
-from whisper.model import AudioEncoder, ModelDimensions, TextDecoder, Whisper
+from whisper.model import AudioEncoder, Conv1d, LayerNorm, ModelDimensions, ResidualAttentionBlock, TextDecoder, Whisper
 
 from tts_temp.asr import packaged
 from tts_temp.asr.quantize import apply_compute_type, check_compute_type
@@ -399,16 +399,33 @@ def _transposed(embedding: Tensor, dtype: torch.dtype) -> Tensor:
 
 
 def _empty_whisper(dims: ModelDimensions) -> Whisper:
-    """`Whisper(dims)` with its encoder and decoder on the meta device (shapes, no memory); whisper's
-    own constructor cannot run there (it makes a sparse tensor), so its two modules are made here."""
+    """`Whisper(dims)` with its weights on the meta device (shapes, no memory), its attributes made in
+    whisper's order. whisper's constructors cannot be used as they are: `Whisper` makes a sparse tensor,
+    which meta tensors lack, and the encoder's sinusoids, the decoder's mask and its embedding's
+    `normal_` would run ops whose meta kernels import ~900 modules of torch's compiler stack (~140 MB
+    that stay with the process). The buffers that are not stored (the causal mask, the alignment
+    heads) are set by `_build`."""
     model = Whisper.__new__(Whisper)
     nn.Module.__init__(model)
     model.dims = dims
+    encoder = AudioEncoder.__new__(AudioEncoder)
+    nn.Module.__init__(encoder)
+    decoder = TextDecoder.__new__(TextDecoder)
+    nn.Module.__init__(decoder)
     with torch.device("meta"):
-        model.encoder = AudioEncoder(dims.n_mels, dims.n_audio_ctx, dims.n_audio_state, dims.n_audio_head,
-                                     dims.n_audio_layer)
-        model.decoder = TextDecoder(dims.n_vocab, dims.n_text_ctx, dims.n_text_state, dims.n_text_head,
-                                    dims.n_text_layer)
+        encoder.conv1 = Conv1d(dims.n_mels, dims.n_audio_state, kernel_size=3, padding=1)
+        encoder.conv2 = Conv1d(dims.n_audio_state, dims.n_audio_state, kernel_size=3, stride=2, padding=1)
+        encoder.register_buffer("positional_embedding", torch.empty(dims.n_audio_ctx, dims.n_audio_state))
+        encoder.blocks = nn.ModuleList([ResidualAttentionBlock(dims.n_audio_state, dims.n_audio_head)
+                                        for _ in range(dims.n_audio_layer)])
+        encoder.ln_post = LayerNorm(dims.n_audio_state)
+        decoder.token_embedding = nn.Embedding(dims.n_vocab, dims.n_text_state,
+                                               _weight=torch.empty(dims.n_vocab, dims.n_text_state))
+        decoder.positional_embedding = nn.Parameter(torch.empty(dims.n_text_ctx, dims.n_text_state))
+        decoder.blocks = nn.ModuleList([ResidualAttentionBlock(dims.n_text_state, dims.n_text_head, cross_attention=True)
+                                        for _ in range(dims.n_text_layer)])
+        decoder.ln = LayerNorm(dims.n_text_state)
+    model.encoder, model.decoder = encoder, decoder
     return model
 
 
@@ -436,7 +453,7 @@ def _build(checkpoint: dict) -> Whisper:
         elif name == _EMBEDDING and tensor.ndim == 2:
             state[name] = _transposed(tensor, want.dtype)
         else:
-            state[name] = tensor.to(want.dtype)
+            state[name] = tensor.to(want.dtype, copy=True)  # nothing may keep the file mapped
     model.load_state_dict(state, assign=True)  # strict: names and shapes are checked
     del state
     model.decoder.register_buffer("mask", torch.empty(dims.n_text_ctx, dims.n_text_ctx).fill_(-np.inf).triu_(1),
@@ -466,7 +483,10 @@ def load_checkpoint(path: str | os.PathLike | io.BytesIO, device: str | torch.de
     `DamagedCheckpoint`, a device that cannot take the model a plain UserError."""
     name = name or str(path)
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        # a file is mapped, not read: its (half-precision) pages are dropped with the mapping once
+        # `_build` has converted every tensor, where freed heap memory would stay with the process
+        mmap = not isinstance(path, io.IOBase)
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as exc:  # unpickling
         raise DamagedCheckpoint(f"{name}: not a usable openai-whisper checkpoint ({_reason(exc)})") from exc
     return load_state(checkpoint, device, name)
@@ -592,7 +612,7 @@ def _load_converted(model_dir: Path | None, parts: Sequence[Path] | None, device
         target = _convert_or_fail(model_dir, parts)
     except CacheUnwritable as exc:
         _warn_once(f"cannot write the model cache ({exc}); converting in memory, every run")
-        return load_state(exc.checkpoint, device, name=name)
+        return load_state(exc.checkpoint, device, name)
     try:
         return load_checkpoint(target, device, name=str(target))
     except DamagedCheckpoint:  # checksum right, still unloadable (a converter bug): convert once more
@@ -600,7 +620,7 @@ def _load_converted(model_dir: Path | None, parts: Sequence[Path] | None, device
         try:
             target = _convert_or_fail(model_dir, parts)
         except CacheUnwritable as exc:
-            return load_state(exc.checkpoint, device, name=name)
+            return load_state(exc.checkpoint, device, name)
         return load_checkpoint(target, device, name=str(target))
 
 
