@@ -96,6 +96,8 @@ def fingerprint(tensor: Tensor) -> tuple:
     """Where a tensor lives and a hash of its content: equal exactly when the weights are unchanged
     (up to hash collisions), however they were written."""
     t = tensor.detach()
+    if not t.is_contiguous() and t.ndim == 2 and t.T.is_contiguous():
+        t = t.T  # a transposed view (the loaded token embedding, weights.py): hashed without a copy
     return (t.data_ptr(), tuple(t.shape), t.dtype, torch.hash_tensor(t.contiguous()).view(torch.int64).item())
 
 
@@ -128,9 +130,10 @@ class FloatProjection:
     """Logits for float hidden states: one pass over the weights for all rows (beams, best-of
     samples, positions), written straight into a contiguous tensor.
 
-    One or two rows multiply by a contiguous (n_state, n_vocab) copy of the embedding, which
+    One or two rows multiply by the embedding's contiguous (n_state, n_vocab) transpose, which
     measured faster than `F.linear(x, embedding)` (stock whisper's `x @ W.T`) and than
-    `(embedding @ x.T).T`. With more rows (beam search, best-of) MKL's float32 kernel turns
+    `(embedding @ x.T).T`. A model from `weights.load_model` stores its embedding as a view of that
+    transpose, so this is no copy; any other model's embedding is copied once here. With more rows (beam search, best-of) MKL's float32 kernel turns
     compute-bound; oneDNN's matmul on weights packed for that batch streams them once, so the first
     such call packs them (the copy is kept, one more copy of the vocabulary matrix). Numbers:
     docs/benchmarks.md. The sums may round differently from stock.

@@ -82,18 +82,32 @@ def fbgemm_has_vnni() -> bool:
     return bool(torch.cpu._is_vnni_supported())
 
 
+_ROWS = 4096  # rows quantised at a time
+
+
+def _quantize_rows(weight: Tensor) -> Tensor:
+    """Symmetric int8 per output row (scale = max |w| / 127), a block of rows at a time: no
+    temporary as large as the weight (the output projection's is the vocabulary matrix). Each row's
+    scale and integers depend on that row alone, so the blocks give the numbers of one whole call."""
+    blocks = [weight[i:i + _ROWS] for i in range(0, weight.shape[0], _ROWS)]
+    scale = (torch.cat([b.float().abs().amax(dim=1) for b in blocks]).clamp_min(1e-12) / 127.0).double()
+    zero = torch.zeros(weight.shape[0], dtype=torch.long)
+    ints = torch.empty(weight.shape, dtype=torch.int8)
+    with warnings.catch_warnings():  # torch marks the quantised tensor type as deprecated
+        warnings.simplefilter("ignore", UserWarning)
+        for i, block in zip(range(0, weight.shape[0], _ROWS), blocks):
+            rows = slice(i, i + block.shape[0])
+            ints[rows] = torch.quantize_per_channel(block.float(), scale[rows], zero[rows], 0, torch.qint8).int_repr()
+        return torch._make_per_channel_quantized_tensor(ints, scale, zero, 0)
+
+
 class Int8Linear(nn.Module):
     """y = x W^T + b with W stored as int8 per output channel (fbgemm, dynamic activations)."""
 
     def __init__(self, weight: Tensor, bias: Tensor | None):
         super().__init__()
         self.in_features, self.out_features = weight.shape[1], weight.shape[0]
-        w = weight.detach().float()
-        scale = w.abs().amax(dim=1).clamp_min(1e-12) / 127.0
-        zero = torch.zeros(w.shape[0], dtype=torch.long)
-        with warnings.catch_warnings():  # torch marks the quantised tensor type as deprecated
-            warnings.simplefilter("ignore", UserWarning)
-            qweight = torch.quantize_per_channel(w, scale.double(), zero, 0, torch.qint8)
+        qweight = _quantize_rows(weight.detach())
         b = None if bias is None else bias.detach().float()
         self._packed = torch.ops.quantized.linear_prepack(qweight, b)
         # 7-bit activations where the kernels' 16-bit pair sums could saturate (module docstring)

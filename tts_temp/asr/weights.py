@@ -31,11 +31,12 @@ from typing import BinaryIO, Sequence
 import numpy as np
 import torch
 import whisper
-from whisper.model import ModelDimensions, Whisper
+from torch import Tensor, nn
+from whisper.model import AudioEncoder, Conv1d, LayerNorm, ModelDimensions, ResidualAttentionBlock, TextDecoder, Whisper
 
 from tts_temp.asr import packaged
 from tts_temp.asr.quantize import apply_compute_type, check_compute_type
-from tts_temp.audio import write_atomic_bytes
+from tts_temp.audio import atomic_write, write_atomic_bytes
 from tts_temp.errors import UserError
 
 BUNDLED = "tiny.en"
@@ -65,7 +66,7 @@ def bundled_model_dir() -> Path:
 # --------------------------------------------------------------------------- reading model.bin
 def _read(f: BinaryIO, fmt: str):
     size = struct.calcsize(fmt)
-    data = f.read(size)
+    data = bytes(_read_exact(f, size)) if size else b""
     if len(data) != size:
         raise ValueError("unexpected end of file")
     return struct.unpack(fmt, data)
@@ -73,19 +74,61 @@ def _read(f: BinaryIO, fmt: str):
 
 def _read_string(f: BinaryIO) -> str:
     (length,) = _read(f, "<H")
-    return f.read(length).rstrip(b"\0").decode("utf-8")
+    return bytes(_read_exact(f, length)).rstrip(b"\0").decode("utf-8")
 
 
 def read_ctranslate2(path: str | os.PathLike | Sequence[str | os.PathLike]) -> dict[str, np.ndarray]:
     """Read every variable of a CTranslate2 `model.bin` (aliases resolved) into numpy arrays.
 
-    `path` may be a list of parts, read as their concatenation (a model.bin split across packages).
+    `path` may be a list of parts, read as their concatenation (a model.bin split across packages),
+    one variable at a time: the file is never held whole beside its variables.
     Variables are returned as stored: see `dequantize` for int8/int16 weights.
     """
-    if isinstance(path, (str, os.PathLike)):
-        with open(path, "rb") as f:
-            return _read_variables(f)
-    return _read_variables(io.BytesIO(b"".join(Path(p).read_bytes() for p in path)))
+    paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
+    with _Parts(paths) as f:
+        return _read_variables(f)
+
+
+class _Parts(io.RawIOBase):
+    """Several files read as one stream, in order (the parts of a split model.bin)."""
+
+    def __init__(self, paths: Sequence[str | os.PathLike]):
+        super().__init__()
+        self._paths = list(paths)
+        self._file: BinaryIO | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while True:
+            if self._file is None:
+                if not self._paths:
+                    return 0
+                self._file = open(self._paths.pop(0), "rb")
+            n = self._file.readinto(buffer)
+            if n:
+                return n
+            self._file.close()
+            self._file = None
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        super().close()
+
+
+def _read_exact(f: BinaryIO, nbytes: int) -> bytearray:
+    """`nbytes` from `f` into one new buffer (numpy wraps it without a second copy)."""
+    out = bytearray(nbytes)
+    view, got = memoryview(out), 0
+    while got < nbytes:
+        n = f.readinto(view[got:])
+        if not n:
+            raise ValueError("unexpected end of file")
+        got += n
+    return out
 
 
 def _read_variables(f: BinaryIO) -> dict[str, np.ndarray]:
@@ -104,10 +147,7 @@ def _read_variables(f: BinaryIO) -> dict[str, np.ndarray]:
         (nbytes,) = _read(f, "<I")
         if dtype_id not in _DTYPES:
             raise ValueError(f"{name}: unsupported dtype id {dtype_id}")
-        raw = f.read(nbytes)
-        if len(raw) != nbytes:
-            raise ValueError("unexpected end of file")
-        array = np.frombuffer(raw, dtype=_DTYPES[dtype_id]).reshape(shape)
+        array = np.frombuffer(_read_exact(f, nbytes), dtype=_DTYPES[dtype_id]).reshape(shape)
         if dtype_id == _BFLOAT16:  # bfloat16 is the top half of a float32
             array = (array.astype(np.uint32) << 16).view(np.float32)
         variables[name] = array
@@ -240,7 +280,8 @@ def convert_ctranslate2(model_dir: str | os.PathLike, parts: Sequence[Path] | No
     )
     return {
         "dims": asdict(dims),
-        "model_state_dict": {k: torch.from_numpy(np.array(a)) for k, a in state.items()},
+        # no copies: the split q/k/v rows are contiguous views of the fused matrices
+        "model_state_dict": {k: torch.from_numpy(np.ascontiguousarray(a)) for k, a in state.items()},
         "alignment_heads": _alignment_heads(model_dir / "config.json", dims),
     }
 
@@ -281,25 +322,33 @@ class DamagedCheckpoint(UserError):
 
 
 class CacheUnwritable(OSError):
-    """The cache could not take a conversion; `data` holds the converted checkpoint's bytes."""
+    """The cache could not take a conversion; `checkpoint` holds the converted checkpoint."""
 
-    def __init__(self, message: str, data: bytes):
+    def __init__(self, message: str, checkpoint: dict):
         super().__init__(message)
-        self.data = data
+        self.checkpoint = checkpoint
 
 
 def _checksum_path(target: Path) -> Path:
     return target.with_name(target.name + ".sha256")
 
 
-def read_verified(target: Path) -> bytes | None:
-    """The cached file's bytes if they match the checksum written beside them, else None."""
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def is_verified(target: Path) -> bool:
+    """Whether the cached file matches the checksum written beside it (read in blocks: a model's
+    bytes are never held in memory just to be checked)."""
     try:
-        data = target.read_bytes()
         expected = _checksum_path(target).read_text(encoding="ascii").strip()
+        return _file_sha256(target) == expected
     except (OSError, UnicodeDecodeError):
-        return None
-    return data if hashlib.sha256(data).hexdigest() == expected else None
+        return False
 
 
 def _cache_target(model_dir: Path, parts: Sequence[Path] | None) -> Path:
@@ -316,35 +365,110 @@ def converted_checkpoint(model_dir: str | os.PathLike | None = None, parts: Sequ
     does not match is converted again. Raises `CacheUnwritable` (with the bytes) when the cache
     cannot be written.
     """
-    return _converted(model_dir, parts)[0]
+    return _converted(model_dir, parts)
 
 
-def _converted(model_dir: str | os.PathLike | None, parts: Sequence[Path] | None) -> tuple[Path, bytes]:
-    """(cached path, its verified bytes): read from the cache, or converted and written there."""
+def _converted(model_dir: str | os.PathLike | None, parts: Sequence[Path] | None) -> Path:
+    """The cached path, verified: from the cache, or converted and written there (straight to the
+    file, then its checksum read back in blocks)."""
     model_dir = Path(model_dir) if model_dir is not None else bundled_model_dir()
     target = _cache_target(model_dir, parts)
-    data = read_verified(target)
-    if data is None:
-        buffer = io.BytesIO()
-        torch.save(convert_ctranslate2(model_dir, parts), buffer)
-        data = buffer.getvalue()
+    if not is_verified(target):
+        checkpoint = convert_ctranslate2(model_dir, parts)
         try:
-            write_atomic_bytes(target, data)
-            write_atomic_bytes(_checksum_path(target), hashlib.sha256(data).hexdigest().encode("ascii"))
-        except OSError as exc:
-            raise CacheUnwritable(f"{target.parent}: {exc.strerror or exc}", data) from exc
-    return target, data
+            with atomic_write(target) as tmp:
+                torch.save(checkpoint, tmp)
+                digest = _file_sha256(tmp)
+            write_atomic_bytes(_checksum_path(target), digest.encode("ascii"))
+        except (OSError, RuntimeError) as exc:  # torch's zip writer reports a failed write as RuntimeError
+            raise CacheUnwritable(f"{target.parent}: {getattr(exc, 'strerror', None) or exc}", checkpoint) from exc
+    return target
+
+
+_EMBEDDING = "decoder.token_embedding.weight"
+
+
+def _transposed(embedding: Tensor, dtype: torch.dtype) -> Tensor:
+    """The token embedding as a view of its contiguous transpose, (n_state, n_vocab): the one copy of
+    the vocabulary matrix serves both the output projection (decoder_plan.FloatProjection streams
+    that layout; it measured faster than the row layout) and the token lookups, a few rows a step,
+    through the view."""
+    matrix = torch.empty((embedding.shape[1], embedding.shape[0]), dtype=dtype)
+    matrix.copy_(embedding.T)
+    return matrix.T
+
+
+def _empty_whisper(dims: ModelDimensions) -> Whisper:
+    """`Whisper(dims)` with its weights on the meta device (shapes, no memory), its attributes made in
+    whisper's order. whisper's constructors cannot be used as they are: `Whisper` makes a sparse tensor,
+    which meta tensors lack, and the encoder's sinusoids, the decoder's mask and its embedding's
+    `normal_` would run ops whose meta kernels import ~900 modules of torch's compiler stack (~140 MB
+    that stay with the process). The buffers that are not stored (the causal mask, the alignment
+    heads) are set by `_build`."""
+    model = Whisper.__new__(Whisper)
+    nn.Module.__init__(model)
+    model.dims = dims
+    encoder = AudioEncoder.__new__(AudioEncoder)
+    nn.Module.__init__(encoder)
+    decoder = TextDecoder.__new__(TextDecoder)
+    nn.Module.__init__(decoder)
+    with torch.device("meta"):
+        encoder.conv1 = Conv1d(dims.n_mels, dims.n_audio_state, kernel_size=3, padding=1)
+        encoder.conv2 = Conv1d(dims.n_audio_state, dims.n_audio_state, kernel_size=3, stride=2, padding=1)
+        encoder.register_buffer("positional_embedding", torch.empty(dims.n_audio_ctx, dims.n_audio_state))
+        encoder.blocks = nn.ModuleList([ResidualAttentionBlock(dims.n_audio_state, dims.n_audio_head)
+                                        for _ in range(dims.n_audio_layer)])
+        encoder.ln_post = LayerNorm(dims.n_audio_state)
+        decoder.token_embedding = nn.Embedding(dims.n_vocab, dims.n_text_state,
+                                               _weight=torch.empty(dims.n_vocab, dims.n_text_state))
+        decoder.positional_embedding = nn.Parameter(torch.empty(dims.n_text_ctx, dims.n_text_state))
+        decoder.blocks = nn.ModuleList([ResidualAttentionBlock(dims.n_text_state, dims.n_text_head, cross_attention=True)
+                                        for _ in range(dims.n_text_layer)])
+        decoder.ln = LayerNorm(dims.n_text_state)
+    model.encoder, model.decoder = encoder, decoder
+    return model
 
 
 def _build(checkpoint: dict) -> Whisper:
-    model = Whisper(ModelDimensions(**checkpoint["dims"]))
-    model.load_state_dict(checkpoint["model_state_dict"])
+    """The model, its weights taken over from the checkpoint instead of copied into a second model.
+
+    The modules are made on the meta device (no random weights that would only be overwritten);
+    each stored tensor then becomes the parameter itself, converted to the parameter's dtype one
+    at a time and dropped from the checkpoint as it goes, so a half-precision file never sits in
+    memory beside its whole float32 model. The buffers whisper does not store (the decoder's
+    causal mask, the default alignment heads) are made as whisper makes them.
+    """
+    dims = ModelDimensions(**checkpoint["dims"])
+    model = _empty_whisper(dims)
+    stored = checkpoint["model_state_dict"]
+    if not isinstance(stored, dict):
+        raise TypeError("model_state_dict is not a dict")
+    expected = model.state_dict()
+    state = {}
+    for name in list(stored):
+        tensor = stored.pop(name)
+        want = expected.get(name)
+        if want is None or not isinstance(tensor, torch.Tensor):
+            state[name] = tensor  # load_state_dict names what does not fit
+        elif name == _EMBEDDING and tensor.ndim == 2:
+            state[name] = _transposed(tensor, want.dtype)
+        else:
+            state[name] = tensor.to(want.dtype, copy=True)  # nothing may keep the file mapped
+    model.load_state_dict(state, assign=True)  # strict: names and shapes are checked
+    del state
+    model.decoder.register_buffer("mask", torch.empty(dims.n_text_ctx, dims.n_text_ctx).fill_(-np.inf).triu_(1),
+                                  persistent=False)
+    mask = torch.zeros(dims.n_text_layer, dims.n_text_head, dtype=torch.bool)
     heads = checkpoint.get("alignment_heads")
     if heads:
-        mask = torch.zeros(model.dims.n_text_layer, model.dims.n_text_head, dtype=torch.bool)
         for layer, head in heads:
             mask[layer, head] = True
-        model.register_buffer("alignment_heads", mask.to_sparse(), persistent=False)
+    else:  # whisper's default: every head of the upper half of the decoder
+        mask[dims.n_text_layer // 2:] = True
+    model.register_buffer("alignment_heads", mask.to_sparse(), persistent=False)
+    leftover = [name for name, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
+    if leftover:
+        raise ValueError(f"not loaded: {', '.join(leftover)}")
     return model.eval()
 
 
@@ -359,7 +483,19 @@ def load_checkpoint(path: str | os.PathLike | io.BytesIO, device: str | torch.de
     `DamagedCheckpoint`, a device that cannot take the model a plain UserError."""
     name = name or str(path)
     try:
-        model = _build(torch.load(path, map_location="cpu", weights_only=True))
+        # a file is mapped, not read: its (half-precision) pages are dropped with the mapping once
+        # `_build` has converted every tensor, where freed heap memory would stay with the process
+        mmap = not isinstance(path, io.IOBase)
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+    except Exception as exc:  # unpickling
+        raise DamagedCheckpoint(f"{name}: not a usable openai-whisper checkpoint ({_reason(exc)})") from exc
+    return load_state(checkpoint, device, name)
+
+
+def load_state(checkpoint: dict, device: str | torch.device, name: str) -> Whisper:
+    """`load_checkpoint` for a checkpoint already unpickled (taken over: its tensors are consumed)."""
+    try:
+        model = _build(checkpoint)
     except Exception as exc:  # unpickling, missing keys, shape mismatches: all "corrupt"
         raise DamagedCheckpoint(f"{name}: not a usable openai-whisper checkpoint ({_reason(exc)})") from exc
     return to_device(model, torch.device(device))
@@ -473,22 +609,22 @@ def _load_converted(model_dir: Path | None, parts: Sequence[Path] | None, device
     matched is rebuilt once; an unwritable cache leaves the conversion in memory."""
     name = str(model_dir or "the bundled model")
     try:
-        target, data = _convert_or_fail(model_dir, parts)
+        target = _convert_or_fail(model_dir, parts)
     except CacheUnwritable as exc:
         _warn_once(f"cannot write the model cache ({exc}); converting in memory, every run")
-        return load_checkpoint(io.BytesIO(exc.data), device, name=name)
+        return load_state(exc.checkpoint, device, name)
     try:
-        return load_checkpoint(io.BytesIO(data), device, name=str(target))
+        return load_checkpoint(target, device, name=str(target))
     except DamagedCheckpoint:  # checksum right, still unloadable (a converter bug): convert once more
         target.unlink(missing_ok=True)
         try:
-            target, data = _convert_or_fail(model_dir, parts)
+            target = _convert_or_fail(model_dir, parts)
         except CacheUnwritable as exc:
-            data = exc.data
-        return load_checkpoint(io.BytesIO(data), device, name=str(target))
+            return load_state(exc.checkpoint, device, name)
+        return load_checkpoint(target, device, name=str(target))
 
 
-def _convert_or_fail(model_dir: Path | None, parts: Sequence[Path] | None = None) -> tuple[Path, bytes]:
+def _convert_or_fail(model_dir: Path | None, parts: Sequence[Path] | None = None) -> Path:
     try:
         return _converted(model_dir, parts)
     except CacheUnwritable:
