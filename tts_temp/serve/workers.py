@@ -124,7 +124,12 @@ class Pool:
             self.pending -= 1
             raise
         future.add_done_callback(lambda _: loop.call_soon_threadsafe(self._release))
-        return await asyncio.wrap_future(future)
+        try:
+            return await asyncio.wrap_future(future)
+        except asyncio.CancelledError:
+            # uvicorn cancels what is still running when its graceful shutdown times out: the client
+            # gets a 503 in OpenAI's shape, not a 500 and a traceback in the log
+            raise busy("the server is stopping; retry shortly", retry_after=5) from None
 
     def _release(self) -> None:
         self.pending -= 1
