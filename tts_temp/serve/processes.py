@@ -7,8 +7,9 @@ Processes are spawned, not forked (a fork of a process that has started OpenMP t
 One thread in the server per worker takes jobs from a shared queue, sends each to its process and
 waits for the answer or the process's death. A worker that dies is logged, its request fails with
 a 503 in OpenAI's shape, and it is started again; if it cannot be, and none is left, every request
-gets a 503 and /health says failed. A worker exits when its pipe closes, so it does not outlive
-the server even when the server is killed outright; on shutdown workers are stopped and reaped.
+gets a 503 and /health says failed. A worker exits when its pipe closes or the server is gone (even
+mid-request), so it does not outlive a server killed outright; on shutdown workers are stopped
+and reaped.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import os
 import queue as queue_
 import signal
 import threading
+import time
 from concurrent.futures import Future
 from multiprocessing.connection import Connection, wait
 from typing import Any, Callable
@@ -37,9 +39,18 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def _exit_with_parent(parent: int) -> None:
+    """A worker busy with a long request would notice the end of its pipe only afterwards: when the
+    server is killed outright, stop now rather than finish work nobody will receive."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
+
+
 def worker_main(conn: Connection, config: Any, threads: int) -> None:
     """A worker process: load, say ready (or why not), then answer jobs until the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # ctrl-C reaches the whole process group: the server stops us
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), name="tts-temp-parent-watch", daemon=True).start()
     set_threads(threads)
     try:
         from tts_temp.serve.registry import load_registry
@@ -200,10 +211,11 @@ class ProcessWorkers(Pool):
             elif status == "error":
                 future.set_exception(value)
             else:
+                if not self._stopping:
+                    log.error("%s while running a request; starting it again", value)
                 future.set_exception(WorkerDied(value))
                 if self._stopping:
                     return
-                log.error("%s while running a request; starting it again", value)
                 if not self._restart(i):
                     return
 
