@@ -100,7 +100,7 @@ async def load(url: str, kind: str, requests: int, concurrency: int) -> float:
             r.raise_for_status()
 
     async with httpx.AsyncClient(timeout=600) as c:
-        await asyncio.gather(*(one(c, -i) for i in range(concurrency)))   # warm-up, every worker: not timed
+        await asyncio.gather(*(one(c, requests + 1 + i) for i in range(concurrency)))   # warm-up: not timed
         t0 = time.perf_counter()
         await asyncio.gather(*(one(c, i) for i in range(1, requests + 1)))
         return requests / (time.perf_counter() - t0)
