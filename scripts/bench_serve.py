@@ -7,7 +7,7 @@ time of day on a machine whose load changes. Prints every run (with the load ave
 the server's processes used), then a markdown table of medians, spreads and the ratio to the first
 configuration within each round. Example (the numbers in docs/serve.md):
 
-    python scripts/bench_serve.py --workers 1 2 --kinds process thread --requests 16 --concurrency 4 --repeats 3
+    python scripts/bench_serve.py --workers 1 2 --kinds process --requests 6 --concurrency 2 --repeats 3
 """
 from __future__ import annotations
 
