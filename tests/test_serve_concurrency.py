@@ -1,8 +1,10 @@
-"""Concurrent requests to `tts-temp serve` (2 worker threads) get the same answers as serial ones.
+"""Concurrent requests to `tts-temp serve` (2 workers, processes and threads) get the same answers as
+serial ones.
 
 The mix covers what shares a model between threads: sampled transcriptions with their own seeds,
 beam search at T=0, word timestamps and the VAD filter (held exclusively by the server until asr is
-thread-safe there), and synthesis at several temperatures.
+thread-safe there), and synthesis at several temperatures. With processes each worker has its own
+copy of the models, and the same requests must give the same bytes whichever worker runs them.
 """
 from __future__ import annotations
 
@@ -43,8 +45,9 @@ def call(api: str, kind: str, fields: dict) -> bytes:
     return r.content
 
 
-def test_concurrent_requests_equal_serial_ones():
-    with serve("--model", "tiny.en", "--workers", "2", "--queue", "16") as s:
+@pytest.mark.parametrize("kind", ["process", "thread"])
+def test_concurrent_requests_equal_serial_ones(kind):
+    with serve("--model", "tiny.en", "--workers", "2", "--worker-kind", kind, "--queue", "16") as s:
         serial = [call(s.api, k, f) for k, f in REQUESTS]
         with concurrent.futures.ThreadPoolExecutor(len(REQUESTS) * 2) as pool:
             futures = [pool.submit(call, s.api, k, f) for k, f in REQUESTS * 2]   # each request twice, at once

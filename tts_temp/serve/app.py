@@ -20,9 +20,9 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from tts_temp.serve import errors
 from tts_temp.serve.errors import ApiError, busy
-from tts_temp.serve.registry import Registry
+from tts_temp.serve.registry import Registry, load_registry
 from tts_temp.serve.types import ErrorResponse, Health
-from tts_temp.serve.workers import WorkerPool
+from tts_temp.serve.workers import make_pool
 
 log = logging.getLogger("tts_temp.serve")
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -43,35 +43,52 @@ class ServeConfig:
     device: str | None = None
     compute_type: str | None = None
     workers: int = 1
+    worker_kind: str = "process"
     queue: int = 8
     api_key: str | None = None
     max_upload_mb: float = 25.0
 
 
 class ServerState:
-    """What the routers share: the registry (None while loading), the pool, the config."""
+    """What the routers share: the registry (None while loading), the pool, the config.
+
+    The server's own registry answers the lookups (names, defaults, what a model can do); with
+    worker processes each worker loads its own copy at start and runs the models."""
 
     def __init__(self, config: ServeConfig, loader: Callable[[ServeConfig], Registry] | None = None):
         self.config = config
-        self.pool = WorkerPool(config.workers, config.queue)
+        self.pool = make_pool(config.worker_kind, config.workers, config.queue)
         self.registry: Registry | None = None
-        self.status, self.detail = "loading", None
+        self._status, self._detail = "loading", None
         self.started = int(time.time())
-        self._loader = loader or (lambda c: Registry.load(c.models, c.voices, c.vocoder, c.device, c.compute_type,
-                                                          log=log.info))
+        self._loader = loader or (lambda c: load_registry(c, log=log.info))
         self.on_failure: Callable[[str], None] = lambda message: None
+
+    @property
+    def status(self) -> str:
+        return "failed" if self.pool.failure is not None else self._status
+
+    @property
+    def detail(self) -> str | None:
+        return f"no worker is running: {self.pool.failure}" if self.pool.failure is not None else self._detail
 
     def load(self) -> None:
         try:
-            self.registry = self._loader(self.config)
-            self.status = "ok"
+            self.pool.start(self.config)   # worker processes load while this process does
+            registry = self._loader(self.config)
+            self.pool.ready(registry)
+            self.registry = registry
+            self._status = "ok"
             log.info("ready")
         except Exception as exc:  # a model that does not load stops the server with its message
-            self.status, self.detail = "failed", str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            log.error("loading failed: %s", self.detail)
-            self.on_failure(self.detail)
+            self._status, self._detail = "failed", str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            log.error("loading failed: %s", self._detail)
+            self.pool.shutdown()
+            self.on_failure(self._detail)
 
     def ready(self) -> Registry:
+        if self.pool.failure is not None:
+            raise ApiError(503, self.detail or "", code="worker_failed")
         if self.registry is None:
             if self.status == "failed":
                 raise ApiError(503, f"the server failed to load: {self.detail}", code="load_failed")

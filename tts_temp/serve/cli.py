@@ -10,7 +10,7 @@ from tts_temp.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from tts_temp.serve.workers import default_workers
+    from tts_temp.serve.workers import KINDS, default_workers
 
     p = sub.add_parser("serve", help="an OpenAI-compatible speech server (transcriptions, translations, speech)",
                        description="Serve OpenAI's audio API, temperature and seed as first-class fields, and a "
@@ -29,7 +29,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA when available)")
     p.add_argument("--compute-type", default=None, metavar="TYPE", help="float32, int8 (CPU) or float16 (CUDA)")
     p.add_argument("--workers", type=int, default=default_workers(),
-                   help=f"worker threads (default: one per core, {default_workers()} here)")
+                   help=f"workers, each with cores / N torch threads (default: one per core, {default_workers()} here)")
+    p.add_argument("--worker-kind", choices=KINDS, default=KINDS[0],
+                   help="process (default): each worker is a process with its own copy of the models, as uvicorn's "
+                        "and gunicorn's workers; thread: one copy shared by threads (less memory, but whisper's "
+                        "Python decoding loop holds the GIL, so threads scale poorly)")
     p.add_argument("--queue", type=int, default=8, help="requests that may wait beyond the workers; more get 503")
     p.add_argument("--api-key", default=None, metavar="KEY",
                    help="require 'Authorization: Bearer KEY' on /v1 (also read from $TTS_TEMP_API_KEY)")
@@ -59,16 +63,17 @@ def run(args: argparse.Namespace) -> int:
 
     from tts_temp.serve.app import ServeConfig, create_app
     from tts_temp.serve.registry import default_models
-    from tts_temp.serve.workers import WorkerPool
+    from tts_temp.serve.workers import torch_threads
 
     api_key = args.api_key or os.environ.get("TTS_TEMP_API_KEY") or None
     if args.host not in ("127.0.0.1", "localhost", "::1") and api_key is None:
         print(f"tts-temp serve: warning: binding {args.host} without --api-key: anyone who can reach it can use it",
               file=sys.stderr)
-    torch.set_num_threads(WorkerPool.torch_threads(args.workers))
+    torch.set_num_threads(torch_threads(args.workers))
     config = ServeConfig(models=list(dict.fromkeys(args.model or default_models())), voices=args.voice or [],
                          vocoder=args.vocoder, device=args.device, compute_type=args.compute_type,
-                         workers=args.workers, queue=args.queue, api_key=api_key, max_upload_mb=args.max_upload_mb)
+                         workers=args.workers, worker_kind=args.worker_kind,
+                         queue=args.queue, api_key=api_key, max_upload_mb=args.max_upload_mb)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     app = create_app(config)
     server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level,

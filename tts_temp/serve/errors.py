@@ -1,7 +1,8 @@
 """Errors in OpenAI's shape: `{"error": {"message", "type", "param", "code"}}`, whatever went wrong.
 
 The CLI's own failures (UserError, AudioError: bad options, unreadable audio) become 400s with the
-CLI's one-line message; request validation becomes a 400 naming the field; anything unexpected is
+CLI's one-line message; request validation becomes a 400 naming the field; a worker process that
+died under a request is a 503 with Retry-After (it is started again); anything unexpected is
 a 500 with a generic message (the traceback goes to the server's log, never to the client).
 """
 from __future__ import annotations
@@ -43,6 +44,7 @@ def busy(message: str, retry_after: int = 1) -> ApiError:
 
 def install(app: FastAPI) -> None:
     """Route every exception through ApiError.response()."""
+    from tts_temp.serve.processes import WorkerDied
 
     @app.exception_handler(ApiError)
     async def _api(_: Request, exc: ApiError) -> JSONResponse:
@@ -52,6 +54,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(AudioError)
     async def _user(_: Request, exc: Exception) -> JSONResponse:
         return ApiError(400, str(exc)).response()
+
+    @app.exception_handler(WorkerDied)
+    async def _died(_: Request, exc: WorkerDied) -> JSONResponse:
+        return ApiError(503, f"the worker running this request stopped ({exc}); retry shortly", code="worker_died",
+                        headers={"Retry-After": "5"}).response()
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

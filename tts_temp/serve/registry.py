@@ -22,6 +22,11 @@ def default_models() -> list[str]:
     return (["base"] if packaged.locate("base") is not None else []) + ["tiny.en"]
 
 
+def load_registry(config: Any, log=print) -> "Registry":
+    """What `tts-temp serve`'s options name, loaded: by the server, and by each worker process."""
+    return Registry.load(config.models, config.voices, config.vocoder, config.device, config.compute_type, log=log)
+
+
 def voice_name(spec: str) -> str:
     """A served voice's name: a shipped voice's own name, else the file's stem or the folder's name."""
     path = Path(spec)

@@ -1,15 +1,17 @@
-"""N worker threads behind a bounded queue, and the lock for the paths that are not thread-safe yet.
+"""The workers behind a bounded queue: what both kinds share, and worker threads.
 
-Threads, not processes: the models are loaded once and shared, and torch releases the GIL inside
-its kernels. Each worker gets cores / workers torch threads, so N workers never oversubscribe the
-machine. Admission is decided on the event loop: at most `workers + queue` requests are running or
-waiting; one more is refused at once with a 503 and Retry-After rather than left to time out.
+A job is a module-level function called as `fn(registry, *args)`, so the same job runs on a thread
+(with the server's own registry) or in a worker process (with the registry that process loaded at
+start; `processes`). Admission is decided on the event loop: at most `workers + queue` requests
+are running or waiting; one more is refused at once with a 503 and Retry-After rather than left
+to time out. Each worker gets cores / workers torch threads, so N workers never oversubscribe.
 
-Two transcription paths touch state shared between threads: Silero VAD's model is stateful
-(`reset_states` then a stream of calls), and word timestamps flip whisper's class-wide sdpa flag
-and hook the model's cross-attention. Until those are made thread-safe in `asr`, requests with
-`vad_filter` or word timestamps hold `ExclusiveLock.exclusive()`, and every other model call
-holds it shared, so they never overlap with one.
+Threads share one copy of the models, but whisper's decoding loop is Python between small kernels
+and holds the GIL, so a second thread adds little; processes are the default (see docs/serve.md).
+On threads, two transcription paths touch state shared between threads: Silero VAD's model is
+stateful, and word timestamps flip whisper's class-wide sdpa flag and hook the model's
+cross-attention. Requests with `vad_filter` or word timestamps hold `exclusive()`, every other
+model call holds it shared, so they never overlap with one.
 """
 from __future__ import annotations
 
@@ -18,10 +20,11 @@ import contextlib
 import os
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+KINDS = ("process", "thread")
 
 
 class SharedExclusiveLock:
@@ -60,7 +63,7 @@ class SharedExclusiveLock:
                 self._cond.notify_all()
 
 
-def _set_threads(n: int) -> None:
+def set_threads(n: int) -> None:
     import torch
 
     torch.set_num_threads(n)
@@ -70,8 +73,14 @@ def default_workers() -> int:
     return max(1, os.cpu_count() or 1)
 
 
-class WorkerPool:
-    """Run blocking model calls on `workers` threads; refuse work beyond `workers + queue`."""
+def torch_threads(workers: int) -> int:
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
+class Pool:
+    """Admission control and the async entry point; subclasses say where `fn(registry, *args)` runs."""
+
+    kind = ""
 
     def __init__(self, workers: int, queue: int):
         if workers < 1:
@@ -81,37 +90,84 @@ class WorkerPool:
         self.workers, self.queue = workers, queue
         self.limit = workers + queue
         self.pending = 0
-        self.lock = SharedExclusiveLock()
-        # torch.set_num_threads in the main thread does not reach OpenMP in threads started later (each
-        # has its own thread count, and GEMM results depend on it): every worker sets its own
-        self.threads = self.torch_threads(workers)
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tts-temp-worker",
-                                            initializer=_set_threads, initargs=(self.threads,))
+        self.threads = torch_threads(workers)
+        self.failure: str | None = None   # set when no worker is left to run anything
 
-    @staticmethod
-    def torch_threads(workers: int) -> int:
-        return max(1, (os.cpu_count() or 1) // workers)
+    # ---- the lifecycle: start (may begin loading), ready (blocks until the workers can take jobs), shutdown
+    def start(self, config: Any) -> None:
+        pass
+
+    def ready(self, registry: Any) -> None:
+        raise NotImplementedError
+
+    def shutdown(self) -> None:
+        raise NotImplementedError
+
+    def submit(self, fn: Callable[..., T], args: tuple, exclusive: bool) -> Future:
+        raise NotImplementedError
 
     async def run(self, fn: Callable[..., T], *args: Any, exclusive: bool = False) -> T:
-        """`fn(*args)` on a worker; a 503 when the queue is full. The slot is freed when the work
-        ends, not when the client leaves, so a cancelled request cannot overfill the queue."""
-        if self.pending >= self.limit:
-            from tts_temp.serve.errors import busy  # fastapi: imported only when serving
+        """`fn(registry, *args)` on a worker; a 503 when the queue is full or no worker is left.
+        The slot is freed when the work ends, not when the client leaves, so a cancelled request
+        cannot overfill the queue."""
+        from tts_temp.serve.errors import ApiError, busy  # fastapi: imported only when serving
 
+        if self.failure is not None:
+            raise ApiError(503, f"no worker is running: {self.failure}", code="worker_failed")
+        if self.pending >= self.limit:
             raise busy(f"the server is busy ({self.workers} worker(s), {self.queue} queued); retry shortly")
         self.pending += 1
         loop = asyncio.get_running_loop()
-
-        def call() -> T:
-            with (self.lock.exclusive() if exclusive else self.lock.shared()):
-                return fn(*args)
-
-        future = self._executor.submit(call)
+        try:
+            future = self.submit(fn, args, exclusive)
+        except BaseException:
+            self.pending -= 1
+            raise
         future.add_done_callback(lambda _: loop.call_soon_threadsafe(self._release))
-        return await asyncio.wrap_future(future)
+        try:
+            return await asyncio.wrap_future(future)
+        except asyncio.CancelledError:
+            # uvicorn cancels what is still running when its graceful shutdown times out: the client
+            # gets a 503 in OpenAI's shape, not a 500 and a traceback in the log
+            raise busy("the server is stopping; retry shortly", retry_after=5) from None
 
     def _release(self) -> None:
         self.pending -= 1
 
+
+class ThreadWorkers(Pool):
+    """`workers` threads over the server's own registry (one copy of the models)."""
+
+    kind = "thread"
+
+    def __init__(self, workers: int, queue: int):
+        super().__init__(workers, queue)
+        self.lock = SharedExclusiveLock()
+        self.registry: Any = None
+        # torch.set_num_threads in the main thread does not reach OpenMP in threads started later (each
+        # has its own thread count, and GEMM results depend on it): every worker sets its own
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tts-temp-worker",
+                                            initializer=set_threads, initargs=(self.threads,))
+
+    def ready(self, registry: Any) -> None:
+        self.registry = registry
+
+    def submit(self, fn: Callable[..., T], args: tuple, exclusive: bool) -> Future:
+        def call() -> T:
+            with (self.lock.exclusive() if exclusive else self.lock.shared()):
+                return fn(self.registry, *args)
+
+        return self._executor.submit(call)
+
     def shutdown(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def make_pool(kind: str, workers: int, queue: int) -> Pool:
+    if kind == "thread":
+        return ThreadWorkers(workers, queue)
+    if kind == "process":
+        from tts_temp.serve.processes import ProcessWorkers
+
+        return ProcessWorkers(workers, queue)
+    raise ValueError(f"--worker-kind must be one of {', '.join(KINDS)}, got {kind!r}")

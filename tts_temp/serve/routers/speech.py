@@ -59,9 +59,11 @@ def encode(wav: np.ndarray, sample_rate: int, fmt: str) -> bytes:
     return proc.stdout
 
 
-def _speak(voice, text: str, temperature: float, seed: int, options, verify: bool, recogniser, vocoder, fmt: str):
+def _speak(registry, name: str, text: str, temperature: float, seed: int, options, verify: bool, fmt: str):
+    """Worker side: the voice, listener and vocoder from the worker's registry (its own copy in a process)."""
     from tts_temp.verify import VerifyPolicy, synthesize_batch
 
+    voice, recogniser, vocoder = registry.voices[name], registry.recogniser, registry.vocoders.get(name)
     out = synthesize_batch(voice, text, [temperature], [seed], options, verify=verify,
                            policy=VerifyPolicy() if verify else None, recogniser=recogniser if verify else None,
                            vocoder=vocoder)
@@ -91,8 +93,7 @@ async def speech(request: Request, body: SpeechRequest) -> Response:
                                speaking_rate=body.speed, max_seconds=cli["max_seconds"])
     options.validate()
     audio, rate, seconds, capped, record = await state.pool.run(
-        _speak, voice, body.input, temperature, seed, options, body.verify, registry.recogniser,
-        registry.vocoders.get(name), body.response_format)
+        _speak, name, body.input, temperature, seed, options, body.verify, body.response_format)
     headers = {"x-tts-temp-seed": str(seed), "x-tts-temp-temperature": f"{temperature:g}", "x-tts-temp-voice": name,
                "x-tts-temp-sample-rate": str(rate), "x-tts-temp-seconds": f"{seconds:.3f}",
                "x-tts-temp-hit-max-seconds": "true" if capped else "false"}

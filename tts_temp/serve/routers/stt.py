@@ -51,8 +51,9 @@ def _attempt(a) -> dict:
             "accepted": bool(d["accepted"]), "reason": d["reason"] or ""}
 
 
-def _decode(model, data: bytes, filename: str, options: dict):
-    """Worker side: read the upload exactly as the CLI reads a file, then the CLI's transcribe."""
+def _decode(registry, model_name: str, data: bytes, filename: str, options: dict):
+    """Worker side: read the upload exactly as the CLI reads a file, then the CLI's transcribe
+    (with the worker's own copy of the model when workers are processes)."""
     import os
     import tempfile
 
@@ -73,7 +74,7 @@ def _decode(model, data: bytes, filename: str, options: dict):
             raise AudioError(str(exc).replace(path, filename or "file")) from None
     if waveform.size == 0:
         raise AudioError(f"{filename or 'file'}: no audio samples")
-    return transcribe(model, waveform, **options), len(waveform) / SAMPLE_RATE
+    return transcribe(registry.models[model_name], waveform, **options), len(waveform) / SAMPLE_RATE
 
 
 async def _handle(request: Request, task: Literal["transcribe", "translate"], file: UploadFile, model: str,
@@ -109,7 +110,7 @@ async def _handle(request: Request, task: Literal["transcribe", "translate"], fi
     if not whisper_model.is_multilingual and options["language"] not in (None, "en"):
         options["language"] = "en"   # as the CLI: an English-only model answers in English
     data = await file.read()
-    transcript, duration = await state.pool.run(_decode, whisper_model, data, file.filename or "", options,
+    transcript, duration = await state.pool.run(_decode, name, data, file.filename or "", options,
                                                 exclusive=words or vad_filter)
     headers = {"x-tts-temp-seed": str(transcript.seed if transcript.seed is not None else seed),
                "x-tts-temp-model": name}
