@@ -132,7 +132,7 @@ class ModelList(BaseModel):
     data: list[Model]
 
 
-class Voice(BaseModel):
+class VoiceInfo(BaseModel):
     id: str
     name: str
     sample_rate: int
@@ -142,7 +142,7 @@ class Voice(BaseModel):
 
 class VoiceList(BaseModel):
     object: Literal["list"] = "list"
-    data: list[Voice]
+    data: list[VoiceInfo]
 
 
 class Health(BaseModel):
