@@ -37,7 +37,7 @@ from whisper.model import Whisper
 
 from tts_temp.asr.decoder_plan import DecoderPlan
 from tts_temp.asr.fallback import Attempt, Step, climb_schedules, schedule
-from tts_temp.asr.filters import faster_filters
+from tts_temp.asr.filters import fast_equivalents
 from tts_temp.asr.inference import CachedInference, EncodedWindow
 from tts_temp.asr.options import DecodeOptions, TranscribeOptions, make_options, options_from_keywords
 from tts_temp.asr.sampler import SamplingOptions, SeededSampler
@@ -346,7 +346,7 @@ class _GridTask(DecodingTask):
                 self.n_group, eot)
         else:
             self.inference = CachedInference(model, window, len(self.initial_tokens), self.sot_index, plan)
-        self.logit_filters = faster_filters(self.logit_filters)
+        self.logit_filters = fast_equivalents(self.logit_filters)
         self.decoder = _RowsSampler([SeededSampler(s, eot) for s in samplings], self.n_group, eot)
 
     def run_rows(self, features: Tensor):

@@ -34,7 +34,7 @@ from tts_temp import audio as audio_io
 from tts_temp.asr import attention
 from tts_temp.asr.fallback import Attempt, FallbackPolicy, climb_schedule, should_reset_prompt, should_skip_as_silence
 from tts_temp.asr.beam import BatchedBeamSearchDecoder
-from tts_temp.asr.filters import faster_filters
+from tts_temp.asr.filters import fast_equivalents
 from tts_temp.asr.decoder_plan import DecoderPlan
 from tts_temp.asr.inference import CachedInference, EncodedWindow
 from tts_temp.asr.options import APPEND_PUNCTUATIONS, PREPEND_PUNCTUATIONS, DecodeOptions, TranscribeOptions
@@ -144,7 +144,7 @@ class _WindowTask(DecodingTask):
                  sampling: SamplingOptions, plan: DecoderPlan | None = None):
         super().__init__(model, options)
         self.inference = CachedInference(model, window, len(self.initial_tokens), self.sot_index, plan)
-        self.logit_filters = faster_filters(self.logit_filters)
+        self.logit_filters = fast_equivalents(self.logit_filters)
         if options.beam_size is not None:
             self.decoder = BatchedBeamSearchDecoder(options.beam_size, self.tokenizer.eot, self.inference,
                                              options.patience)

@@ -6,8 +6,8 @@ import sys
 from pathlib import Path
 
 from tts_temp.asr.cli import parse_bool
-from tts_temp.compare.asr import DEFAULT_SEEDS as ASR_SEEDS
-from tts_temp.compare.asr import DEFAULT_TEMPERATURES as ASR_TEMPERATURES
+from tts_temp.compare.asr_sweep import DEFAULT_SEEDS as ASR_SEEDS
+from tts_temp.compare.asr_sweep import DEFAULT_TEMPERATURES as ASR_TEMPERATURES
 from tts_temp.compare.tts import DEFAULT_SEEDS as TTS_SEEDS
 from tts_temp.compare.tts import DEFAULT_TEMPERATURES as TTS_TEMPERATURES
 from tts_temp.compare.engine import EngineOptions
@@ -58,7 +58,7 @@ def add_decoding_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def decoding_options(args):
-    from tts_temp.compare.asr import AsrDecoding
+    from tts_temp.compare.asr_sweep import AsrDecoding
 
     return AsrDecoding(compute_type=args.compute_type, device=args.device, beam_size=args.beam_size,
                        best_of=args.best_of, top_k=args.top_k, top_p=args.top_p, language=args.language,
@@ -127,7 +127,7 @@ def _warn(message: str) -> None:
 
 
 def run_compare_asr(args) -> int:
-    from tts_temp.compare.asr import AsrSweepConfig, run_asr_sweep
+    from tts_temp.compare.asr_sweep import AsrSweepConfig, run_asr_sweep
 
     cfg = AsrSweepConfig(audio=list(args.audio), out_dir=args.out, temperatures=args.temperatures,
                          seeds=args.seeds, references=args.references, model=args.model,

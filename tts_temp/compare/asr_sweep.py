@@ -32,7 +32,8 @@ from tts_temp.compare import metrics
 from tts_temp.compare.engine import EngineOptions, run_tasks
 from tts_temp.compare.manifest import Entry, read_manifest
 from tts_temp.compare.results import ResultsFile, check_run_settings, write_csv
-from tts_temp.compare.sweep import Progress, check_seeds, check_temperatures
+from tts_temp.compare.checks import check_seeds, check_temperatures
+from tts_temp.compare.progress import Progress
 from tts_temp.errors import UserError
 
 DEFAULT_TEMPERATURES = WHISPER_SCHEDULE   # the fixed-T rows; the fallback row runs the same schedule
