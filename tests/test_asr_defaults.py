@@ -65,3 +65,15 @@ def test_the_sweep_arguments_match_its_dataclasses():
     assert args.seeds == config.seeds and args.model == config.model and args.exact == config.exact
     # the sweep's decoding with no options is transcribe's own default decoding
     assert decoding.transcribe_options() == TranscribeOptions()
+
+
+def test_every_command_defaults_to_the_bundled_model():
+    from tts_temp.asr import load_model
+    from tts_temp.asr.cli import register as transcribe_register
+    from tts_temp.asr.weights import BUNDLED
+    from tts_temp.compare.cli import register as compare_register
+
+    assert inspect.signature(load_model).parameters["name_or_path"].default == BUNDLED
+    assert _parse(transcribe_register, "transcribe", "x.wav").model == BUNDLED
+    assert _parse(compare_register, "compare-asr", "--out", "run").model == BUNDLED
+    assert _parse(compare_register, "compare-tts", "--out", "run").asr_model == BUNDLED

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from tts_temp.asr.fallback import FallbackPolicy, WHISPER_SCHEDULE
 from tts_temp.asr.options import TranscribeOptions, in_models_language
+from tts_temp.asr.weights import BUNDLED
 from tts_temp.audio import AudioError, atomic_path
 from tts_temp.errors import UserError
 
@@ -59,8 +60,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "--temperature-increment-on-fallback: T, T+X, ... up to 1.0). "
                                    "Several values: that schedule.")
     p.add_argument("audio", nargs="+", help="audio file(s): wav, flac, ogg; other formats through ffmpeg")
-    _flag(p, "model", default="tiny.en",
-          help="'tiny.en' (bundled), 'base' (extra tts_temp[base]), a checkpoint path, a CTranslate2 folder, "
+    _flag(p, "model", default=BUNDLED,
+          help=f"'{BUNDLED}' (bundled), 'base' (extra tts_temp[base]), a checkpoint path, a CTranslate2 folder, "
                "or a model in whisper's cache")
     _flag(p, "device", default=None, help="cpu, cuda or cuda:N (default: CUDA when available, as whisper)")
     _flag(p, "compute-type", default=None, metavar="TYPE",

@@ -27,6 +27,7 @@ from tts_temp.asr.fallback import WHISPER_SCHEDULE
 from tts_temp.asr.options import AudioOptions, DecodeOptions, TranscribeOptions
 from tts_temp.asr.sampler import SamplingOptions
 from tts_temp.asr.vad import VadOptions
+from tts_temp.asr.weights import BUNDLED
 from tts_temp.audio import write_atomic_text
 from tts_temp.compare import metrics
 from tts_temp.compare.engine import EngineOptions, run_tasks
@@ -108,7 +109,7 @@ class AsrSweepConfig:
     temperatures: list[float] = field(default_factory=lambda: list(DEFAULT_TEMPERATURES))
     seeds: int = DEFAULT_SEEDS
     references: Path | None = None
-    model: str = "tiny.en"
+    model: str = BUNDLED
     fallback_row: bool = True
     explain: bool = True          # the next-token distribution figures on the first clip
     manifest: Path | None = None  # TSV/CSV/JSONL or a LibriSpeech-style folder (see compare.manifest)

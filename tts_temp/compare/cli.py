@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from tts_temp.asr.cli import parse_bool
+from tts_temp.asr.weights import BUNDLED
 from tts_temp.compare.asr_sweep import DEFAULT_SEEDS as ASR_SEEDS
 from tts_temp.compare.asr_sweep import DEFAULT_TEMPERATURES as ASR_TEMPERATURES
 from tts_temp.compare.tts import DEFAULT_SEEDS as TTS_SEEDS
@@ -32,7 +33,7 @@ def add_asr_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", type=int, default=ASR_SEEDS, help=f"seeds per temperature (default {ASR_SEEDS})")
     p.add_argument("--no-fallback-row", dest="fallback_row", action="store_false",
                    help="skip the extra row that runs Whisper's fallback schedule")
-    p.add_argument("--model", default="tiny.en", help="Whisper model name or checkpoint (default tiny.en, bundled)")
+    p.add_argument("--model", default=BUNDLED, help=f"Whisper model name or checkpoint (default {BUNDLED}, bundled)")
     p.add_argument("--out", type=Path, required=True, help="run folder (rerun with the same one to resume)")
     add_decoding_arguments(p)
     add_engine_arguments(p)
@@ -91,7 +92,7 @@ def add_tts_arguments(p: argparse.ArgumentParser) -> None:
                         "OverFlow folder")
     p.add_argument("--vocoder", type=Path, default=None,
                    help="Coqui HiFi-GAN folder (default: the voice's own vocoder, WORLD or Griffin-Lim)")
-    p.add_argument("--asr-model", default="tiny.en", help="Whisper model that transcribes the speech back")
+    p.add_argument("--asr-model", default=BUNDLED, help="Whisper model that transcribes the speech back")
     p.add_argument("--max-seconds", type=float, default=20.0, help="longest sentence to generate")
     p.add_argument("--verify", action="store_true",
                    help="also run verified synthesis on every item: how often the fallback fires per temperature, "
