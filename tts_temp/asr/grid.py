@@ -39,7 +39,7 @@ from tts_temp.asr.decoder_plan import DecoderPlan
 from tts_temp.asr.fallback import Attempt, Step, climb_schedules, schedule
 from tts_temp.asr.filters import fast_equivalents
 from tts_temp.asr.inference import CachedInference, EncodedWindow
-from tts_temp.asr.options import DecodeOptions, TranscribeOptions, make_options, options_from_keywords
+from tts_temp.asr.options import DecodeOptions, TranscribeOptions, given_options, make_options
 from tts_temp.asr.sampler import SamplingOptions, SeededSampler
 from tts_temp.asr.transcribe import (
     Transcript, _Transcription, _Window, _WindowTask, attempt_options, attempt_sampling, prepare_audio,
@@ -106,10 +106,7 @@ def transcribe_grid(model: Whisper, audio: str | os.PathLike | np.ndarray | torc
     for key in ("temperature", "seed"):
         if key in keywords:
             raise TypeError(f"{key} is given per row (GridRow), not as an option")
-    if options is None:
-        options = options_from_keywords(**keywords)
-    elif keywords:
-        raise TypeError("give transcribe options either as a TranscribeOptions or as keywords, not both")
+    options = given_options(options, keywords)
     per_row = [make_options(model, row_options(options, r)) for r in rows]
     waveform, time_map, first = prepare_audio(model, audio, per_row[0])
     # the audio's preparation only reads options common to every row: apply what it changed to all

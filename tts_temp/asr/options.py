@@ -212,16 +212,22 @@ def options_from_keywords(**keywords: Any) -> TranscribeOptions:
                              **groups)
 
 
+def given_options(options: TranscribeOptions | None, keywords: dict[str, Any]) -> TranscribeOptions:
+    """The options a caller gave: a TranscribeOptions, or flat keywords, never both."""
+    if options is None:
+        return options_from_keywords(**keywords)
+    if keywords:
+        raise TypeError("give transcribe options either as a TranscribeOptions or as keywords, not both")
+    if not isinstance(options, TranscribeOptions):
+        raise TypeError(f"options must be a TranscribeOptions, got {type(options).__name__}")
+    return options
+
+
 def make_options(model: Whisper, options: TranscribeOptions | None = None, /, **keywords: Any) -> TranscribeOptions:
     """The options of one run on `model`, from a TranscribeOptions or from whisper's flat keywords
     (`options_from_keywords`), not both. Fixes what whisper fixes (no fp16 on the CPU, English for an
     English-only model) and draws a seed when a temperature above 0 may run."""
-    if options is None:
-        options = options_from_keywords(**keywords)
-    elif keywords:
-        raise TypeError("give transcribe options either as a TranscribeOptions or as keywords, not both")
-    elif not isinstance(options, TranscribeOptions):
-        raise TypeError(f"options must be a TranscribeOptions, got {type(options).__name__}")
+    options = given_options(options, keywords)
     english = in_models_language(options, model)
     if english is not options:
         warnings.warn(f"an English-only model was asked for language {options.decoding.language!r}; "
