@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from tts_temp.compare.asr import AsrDecoding, AsrSweepConfig, run_asr_sweep  # noqa: E402
+from tts_temp.compare.asr_sweep import AsrDecoding, AsrSweepConfig, run_asr_sweep  # noqa: E402
 from tts_temp.compare.engine import EngineOptions  # noqa: E402
 
 
@@ -91,7 +91,7 @@ def faster_whisper(files: list[Path], temps: list[float], seeds: int, compute_ty
 def replay(records: list[dict], model) -> tuple[int, int, int]:
     """(sampled rows, rows whose text differs alone, rows whose record differs alone)."""
     from tts_temp.audio import load
-    from tts_temp.compare.asr import transcribe_item
+    from tts_temp.compare.asr_sweep import transcribe_item
 
     sampled = [r for r in records if not r.get("error") and r["temperature"] > 0]
     text = whole = 0

@@ -75,3 +75,49 @@ def test_failed_names_the_criteria_as_data():
     assert failures(_a(lp=-1.2, ns=0.7), p) == ("logprob", "no_speech")  # accepted as silence
     assert failures(_a(lp=-0.5, ns=0.9), p) == ()  # confident text despite a high no-speech prob
     assert failures(_a(cr=9, lp=-9, ns=1), FallbackPolicy(compression_ratio_threshold=None, logprob_threshold=None)) == ()
+
+
+def test_one_window_climbs_the_ladder_until_accepted_and_records_every_attempt():
+    from tts_temp.asr.fallback import climb_schedule
+
+    ran = []
+
+    def run(index, t):
+        ran.append((index, t))
+        return _a(t, lp=-0.5 if t >= 0.4 else -2.0)
+
+    kept, attempts = climb_schedule(FallbackPolicy(), run)
+    assert ran == [(0, 0.0), (1, 0.2), (2, 0.4)]  # nothing after the accepted attempt runs
+    assert kept is attempts[-1] and kept.accepted and [a.accepted for a in attempts] == [False, False, True]
+    assert attempts[0].failed == ("logprob",) and "avg logprob" in attempts[0].reason
+
+
+def test_when_every_temperature_fails_the_policy_chooses_and_says_so():
+    from tts_temp.asr.fallback import climb_schedule
+
+    logprobs = {0.0: -1.5, 0.2: -1.1, 0.4: -1.3}
+    policy = FallbackPolicy(temperatures=(0.0, 0.2, 0.4), on_all_failed="best")
+    kept, attempts = climb_schedule(policy, lambda i, t: _a(t, lp=logprobs[t]))
+    assert len(attempts) == 3 and kept is attempts[1]
+    assert kept.reason.endswith("kept: every temperature failed (on_all_failed=best)")
+    kept, _ = climb_schedule(FallbackPolicy(temperatures=(0.0, 0.2, 0.4)), lambda i, t: _a(t, lp=logprobs[t]))
+    assert kept.temperature == 0.4  # whisper's rule: the last
+
+
+def test_windows_climb_in_lockstep_each_stopping_at_its_own_accepted_attempt():
+    from tts_temp.asr.fallback import climb_schedules
+
+    steps = []
+
+    def run(todo):
+        steps.append(todo)
+        return [_a(t, lp=-0.5 if (item, t) in {(0, 0.4), (1, 0.0)} else -2.0) for item, (_, t) in todo]
+
+    short, full = FallbackPolicy(temperatures=(0.2, 0.4)), FallbackPolicy()
+    results = climb_schedules([full, full, short], run)
+    assert steps[0] == [(0, (0, 0.0)), (1, (0, 0.0)), (2, (0, 0.2))]
+    assert steps[1] == [(0, (1, 0.2)), (2, (1, 0.4))] and steps[2] == [(0, (2, 0.4))] and len(steps) == 3
+    assert [len(attempts) for _, attempts in results] == [3, 1, 2]
+    assert [kept.accepted for kept, _ in results] == [True, True, False]
+    with pytest.raises(ValueError, match="on_all_failed"):
+        climb_schedules([full, FallbackPolicy(on_all_failed="best")], run)

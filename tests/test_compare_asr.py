@@ -11,7 +11,7 @@ import tts_temp.asr
 from browser import AVAILABLE, SKIP_REASON, check_report
 from figures import capture_figures, table_shapes
 from tts_temp.cli import main
-from tts_temp.compare.asr import AsrSweepConfig, run_asr_sweep
+from tts_temp.compare.asr_sweep import AsrSweepConfig, run_asr_sweep
 
 DATA = Path(__file__).parent / "data"
 CLIP = DATA / "librivox_sense_0880.wav"  # 3 s; its reference is the sidecar .txt
@@ -164,7 +164,7 @@ def test_resume_skips_finished_items_and_loses_nothing(sweep, whisper_tiny, monk
     cfg, _ = sweep
     path = cfg.out_dir / "results.jsonl"
     original = {r["key"]: r for r in _read(path)}
-    import tts_temp.compare.asr as compare_asr
+    import tts_temp.compare.asr_sweep as compare_asr
 
     calls = []
     real = compare_asr.transcribe_file
@@ -194,7 +194,7 @@ def test_resume_skips_finished_items_and_loses_nothing(sweep, whisper_tiny, monk
 def test_rerun_with_another_reference_or_more_files_redoes_only_those(sweep, whisper_tiny, tmp_path, monkeypatch):
     import shutil
 
-    import tts_temp.compare.asr as compare_asr
+    import tts_temp.compare.asr_sweep as compare_asr
 
     cfg, _ = sweep
     folder = tmp_path / "run"

@@ -7,7 +7,7 @@ import pytest
 import tts_temp.asr.grid as grid_module
 from tts_temp.asr import load_model, transcribe
 from tts_temp.cli import main
-from tts_temp.compare.asr import AsrDecoding, AsrSweepConfig, run_asr_sweep
+from tts_temp.compare.asr_sweep import AsrDecoding, AsrSweepConfig, run_asr_sweep
 
 DATA = Path(__file__).parent / "data"
 CLIP = DATA / "librivox_sense_0880.wav"

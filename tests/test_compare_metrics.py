@@ -7,7 +7,7 @@ import pytest
 
 from tts_temp.compare import metrics
 from tts_temp.compare.results import ResultsFile, check_run_settings
-from tts_temp.compare.sweep import check_seeds, check_temperatures
+from tts_temp.compare.checks import check_seeds, check_temperatures
 from tts_temp.errors import UserError
 
 

@@ -217,7 +217,7 @@ def test_ctrl_c_on_the_driver_leaves_a_run_that_resumes(serial_run, tmp_path):
 def big_report(tmp_path_factory):
     """A report over 10,000 made-up items (500 files x 5 T x 4 seeds), without running a model."""
     from tts_temp.compare import plots, report
-    from tts_temp.compare.asr import SUMMARY_COLUMNS, AsrSweepConfig, summarise
+    from tts_temp.compare.asr_sweep import SUMMARY_COLUMNS, AsrSweepConfig, summarise
 
     out = tmp_path_factory.mktemp("big")
     temps = [0.0, 0.25, 0.5, 0.75, 1.0]

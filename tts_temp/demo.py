@@ -37,7 +37,7 @@ def _short(text: str, width: int = 72) -> str:
 
 def run_demo(args) -> int:
     from tts_temp.compare import report
-    from tts_temp.compare.asr import AsrSweepConfig, run_asr_sweep
+    from tts_temp.compare.asr_sweep import AsrSweepConfig, run_asr_sweep
     from tts_temp.compare.cli import print_table
     from tts_temp.compare.tts_sweep import TtsSweepConfig, run_tts_sweep
     from tts_temp.tts.corpus import harvard

@@ -12,12 +12,20 @@ import json
 import math
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
+from tts_temp.asr.fallback import FallbackPolicy, WHISPER_SCHEDULE
+from tts_temp.asr.options import TranscribeOptions, in_models_language
+from tts_temp.asr.packaged import BUNDLED
 from tts_temp.audio import AudioError, atomic_path
 from tts_temp.errors import UserError
 
 FORMATS = ("txt", "json", "srt", "vtt", "tsv")
+# whisper's CLI samples and beams 5 by default (its Python API: neither); the server shares these
+BEST_OF = 5
+BEAM_SIZE = 5
+SCHEDULE_TEXT = f"{WHISPER_SCHEDULE[0]:g}, {WHISPER_SCHEDULE[1]:g}, ..., {WHISPER_SCHEDULE[-1]:g}"
 
 
 def parse_bool(value: str) -> bool:
@@ -45,14 +53,15 @@ def _flag(p: argparse.ArgumentParser, name: str, *short: str, **kw) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    fallback = FallbackPolicy()  # the thresholds' defaults, defined once in asr.fallback
     p = sub.add_parser("transcribe", help="transcribe audio with Whisper at a chosen temperature",
-                       description="Transcribe audio. No --temperature: whisper's fallback schedule "
-                                   "0, 0.2, ..., 1.0. One value: exactly that temperature (with "
+                       description=f"Transcribe audio. No --temperature: whisper's fallback schedule "
+                                   f"{SCHEDULE_TEXT}. One value: exactly that temperature (with "
                                    "--temperature-increment-on-fallback: T, T+X, ... up to 1.0). "
                                    "Several values: that schedule.")
     p.add_argument("audio", nargs="+", help="audio file(s): wav, flac, ogg; other formats through ffmpeg")
-    _flag(p, "model", default="tiny.en",
-          help="'tiny.en' (bundled), 'base' (extra tts_temp[base]), a checkpoint path, a CTranslate2 folder, "
+    _flag(p, "model", default=BUNDLED,
+          help=f"'{BUNDLED}' (bundled), 'base' (extra tts_temp[base]), a checkpoint path, a CTranslate2 folder, "
                "or a model in whisper's cache")
     _flag(p, "device", default=None, help="cpu, cuda or cuda:N (default: CUDA when available, as whisper)")
     _flag(p, "compute-type", default=None, metavar="TYPE",
@@ -62,17 +71,17 @@ def register(sub: argparse._SubParsersAction) -> None:
           help="decode in float16 (whisper's default on CUDA; ignored on the CPU)")
     _flag(p, "temperature", type=float, nargs="+", default=None, metavar="T", help="temperature(s) to use")
     _flag(p, "temperature-increment-on-fallback", type=_optional_float, default=None, metavar="X")
-    _flag(p, "best-of", type=_optional_int, default=5, help="samples per attempt when T > 0")
-    _flag(p, "beam-size", type=_optional_int, default=5, help="beams at T = 0 (None: greedy)")
+    _flag(p, "best-of", type=_optional_int, default=BEST_OF, help="samples per attempt when T > 0")
+    _flag(p, "beam-size", type=_optional_int, default=BEAM_SIZE, help="beams at T = 0 (None: greedy)")
     _flag(p, "patience", type=float, default=None)
     _flag(p, "length-penalty", type=float, default=None)
     _flag(p, "top-k", type=int, default=None, help="sample only among the k most likely tokens")
     _flag(p, "top-p", type=float, default=None, help="sample only from the nucleus of mass p, in (0, 1]")
     _flag(p, "seed", type=int, default=None, help="seed for sampled attempts (default: drawn and reported)")
-    _flag(p, "compression-ratio-threshold", type=_optional_float, default=2.4)
-    _flag(p, "logprob-threshold", type=_optional_float, default=-1.0)
-    _flag(p, "no-speech-threshold", type=_optional_float, default=0.6)
-    _flag(p, "prompt-reset-temperature", type=float, default=0.5,
+    _flag(p, "compression-ratio-threshold", type=_optional_float, default=fallback.compression_ratio_threshold)
+    _flag(p, "logprob-threshold", type=_optional_float, default=fallback.logprob_threshold)
+    _flag(p, "no-speech-threshold", type=_optional_float, default=fallback.no_speech_threshold)
+    _flag(p, "prompt-reset-temperature", type=float, default=fallback.prompt_reset_temperature,
           help="reset the text prompt after a window kept above this temperature")
     _flag(p, "condition-on-previous-text", type=parse_bool, nargs="?", const=True, default=True)
     _flag(p, "initial-prompt", default=None)
@@ -90,7 +99,7 @@ def register(sub: argparse._SubParsersAction) -> None:
           help="decode only the speech Silero VAD finds (faster-whisper's option); times stay the original's")
     _flag(p, "vad-parameters", default=None, metavar="JSON",
           help='Silero VAD parameters as JSON, e.g. \'{"min_silence_duration_ms": 500}\'')
-    _flag(p, "on-all-failed", choices=("last", "best"), default="last",
+    _flag(p, "on-all-failed", choices=("last", "best"), default=fallback.on_all_failed,
           help="when every temperature fails: whisper's last attempt, or the best by avg logprob")
     _flag(p, "output-format", "-f", choices=(*FORMATS, "all"), default=None,
           help="default: json to stdout, or all formats with --output-dir")
@@ -113,13 +122,13 @@ def one_line(text: str) -> str:
                    for ch in text)
 
 
-def _options(args: argparse.Namespace) -> dict:
+def _options(args: argparse.Namespace) -> TranscribeOptions:
     """Check every option before touching audio; turn bad values into UserError."""
     from tts_temp.asr.fallback import schedule
-    from tts_temp.asr.transcribe import _clip_timestamps, check_decode_numbers, language_code
+    from tts_temp.asr.options import AudioOptions, DecodeOptions, PromptOptions, WordOptions
+    from tts_temp.asr.sampler import SamplingOptions
     from tts_temp.asr.vad import VadOptions
     from tts_temp.sampling.seeds import check_seed
-    from tts_temp.sampling.temperature import check_top_k, check_top_p
 
     for name in ("compression_ratio_threshold", "logprob_threshold", "no_speech_threshold", "patience",
                  "length_penalty", "prompt_reset_temperature", "hallucination_silence_threshold"):
@@ -131,34 +140,30 @@ def _options(args: argparse.Namespace) -> dict:
         if value is not None and value < 1:
             raise UserError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
     try:
-        temps = schedule(args.temperature, args.temperature_increment_on_fallback)
-        check_top_k(args.top_k)
-        check_top_p(args.top_p)
-        language = language_code(args.language)
-        _clip_timestamps(args.clip_timestamps)
-        if args.seed is not None:
-            check_seed(args.seed, "--seed")
-        check_decode_numbers({"best_of": args.best_of, "beam_size": args.beam_size, "patience": args.patience,
-                              "length_penalty": args.length_penalty})
+        policy = FallbackPolicy(temperatures=schedule(args.temperature, args.temperature_increment_on_fallback),
+                                compression_ratio_threshold=args.compression_ratio_threshold,
+                                logprob_threshold=args.logprob_threshold, no_speech_threshold=args.no_speech_threshold,
+                                prompt_reset_temperature=args.prompt_reset_temperature,
+                                on_all_failed=args.on_all_failed)
+        sampling = SamplingOptions(top_k=args.top_k, top_p=args.top_p,
+                                   seed=None if args.seed is None else check_seed(args.seed, "--seed"))
+        decoding = DecodeOptions(task=args.task, language=args.language, best_of=args.best_of,
+                                 beam_size=args.beam_size, patience=args.patience, length_penalty=args.length_penalty,
+                                 fp16=args.fp16)
         try:
             vad_parameters = json.loads(args.vad_parameters) if args.vad_parameters else None
         except ValueError as exc:  # json.JSONDecodeError
             raise UserError(f"--vad-parameters is not JSON ({exc})") from exc
-        if vad_parameters is not None:
-            VadOptions.from_parameters(vad_parameters)
+        vad = VadOptions.from_parameters(vad_parameters) if vad_parameters is not None or args.vad_filter else None
+        audio = AudioOptions(clip_timestamps=args.clip_timestamps, vad=vad if args.vad_filter else None)
+        prompt = PromptOptions(condition_on_previous_text=args.condition_on_previous_text,
+                               initial_prompt=args.initial_prompt, carry_initial_prompt=args.carry_initial_prompt)
+        words = WordOptions(word_timestamps=args.word_timestamps,
+                            hallucination_silence_threshold=args.hallucination_silence_threshold)
     except (ValueError, TypeError) as exc:
         raise UserError(str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__) from exc
-    return dict(temperature=temps, best_of=args.best_of, beam_size=args.beam_size, patience=args.patience,
-                length_penalty=args.length_penalty, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
-                compression_ratio_threshold=args.compression_ratio_threshold,
-                logprob_threshold=args.logprob_threshold, no_speech_threshold=args.no_speech_threshold,
-                prompt_reset_temperature=args.prompt_reset_temperature,
-                condition_on_previous_text=args.condition_on_previous_text, initial_prompt=args.initial_prompt,
-                word_timestamps=args.word_timestamps, language=language, on_all_failed=args.on_all_failed,
-                task=args.task, clip_timestamps=args.clip_timestamps,
-                hallucination_silence_threshold=args.hallucination_silence_threshold,
-                carry_initial_prompt=args.carry_initial_prompt, vad_filter=args.vad_filter,
-                vad_parameters=vad_parameters, **({"fp16": args.fp16} if args.fp16 is not None else {}))
+    return TranscribeOptions(decoding=decoding, policy=policy, sampling=sampling, prompt=prompt, words=words,
+                             audio=audio)
 
 
 def render(transcript, fmt: str) -> str:
@@ -225,15 +230,15 @@ def _run(args: argparse.Namespace) -> int:
     from tts_temp.asr.weights import load_model
 
     model = load_model(args.model, device=args.device, compute_type=args.compute_type)
-    if not model.is_multilingual and options["language"] not in (None, "en"):
+    if not model.is_multilingual and options.decoding.language not in (None, "en"):
         # as whisper's CLI: an English-only model cannot do another language
         print(f"tts-temp transcribe: warning: {one_line(args.model)} is an English-only model but got language "
-              f"{options['language']!r}; using English instead", file=sys.stderr)
-        options["language"] = "en"
+              f"{options.decoding.language!r}; using English instead", file=sys.stderr)
+    options = replace(in_models_language(options, model), verbose=bool(args.verbose))
     failed = 0
     for path in args.audio:
         try:
-            transcript = transcribe(model, path, verbose=bool(args.verbose), **options)
+            transcript = transcribe(model, path, options)
             formats = FORMATS if fmt == "all" else (fmt,)
             rendered = {f: render(transcript, f) for f in formats}  # all in memory before any write
         except (UserError, AudioError, ValueError) as exc:

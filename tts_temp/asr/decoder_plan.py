@@ -6,8 +6,10 @@ call, whisper's `LayerNorm` casting to float32 and back, its `Linear` casting th
 call, three q/k/v products. A plan holds what the loop needs in the form it needs: weights already
 in the compute dtype, q/k/v stacked into one product, the int8 kernels bound to their packed
 weights, the output projection as one contiguous matrix. The products and their order are
-whisper's, so logits agree with stock's up to float rounding, not bit for bit (fused and packed
-products may sum in another order); float32 text stays identical to stock whisper (the parity tests).
+whisper's, but fused and packed products sum in another order: float32 logits are stock's up to
+float32 rounding, not bit for bit (tests/test_asr_decoder_plan.py bounds the gap, docs/benchmarks.md
+gives its size). That is far below what moves a token: float32 text stays identical to stock
+whisper's (the parity tests), though a sampled draw that falls on a rounding edge could differ.
 
 A plan is made once per model and dtype and remade when a decoder weight changes: the key is
 the weights' content (`fingerprint`), not a version counter, which writes through `.data` or

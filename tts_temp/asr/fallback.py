@@ -5,16 +5,27 @@ Meaning and defaults follow openai-whisper's `transcribe`: an attempt fails when
 repetitive (gzip compression ratio above the threshold) or too unlikely (average log-probability
 below the threshold), unless the window looks silent (no-speech probability above its threshold
 and a low log-probability), in which case it is accepted as silence.
+
+The climbing itself (try in order, stop at the first accepted, else choose) is the one ladder of
+`sampling.ladder`; this module is the judge on top of it and owns every default of the fallback.
 """
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Sequence
+from typing import Literal
 
+from tts_temp.sampling.ladder import Climb, climb, climb_many
 from tts_temp.sampling.temperature import check_temperature
 
-WHISPER_SCHEDULE = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+# Whisper's defaults, defined here only: the CLI, the server and the sweeps read them from here.
+WHISPER_STEP = 0.2   # the schedule's step (whisper's --temperature_increment_on_fallback)
+WHISPER_SCHEDULE = tuple(round(i * WHISPER_STEP, 10) for i in range(round(1.0 / WHISPER_STEP) + 1))  # 0 .. 1.0
+COMPRESSION_RATIO_THRESHOLD = 2.4   # gzip ratio above this: too repetitive
+LOGPROB_THRESHOLD = -1.0            # average log-probability below this: too unlikely
+NO_SPEECH_THRESHOLD = 0.6           # no-speech probability above this (with a low logprob): silence
+PROMPT_RESET_TEMPERATURE = 0.5      # a window kept above this T is not used as the next one's prompt
 
 
 @dataclass(frozen=True)
@@ -22,10 +33,10 @@ class FallbackPolicy:
     """When to retry a window at the next temperature, and what to keep if every one fails."""
 
     temperatures: tuple[float, ...] = WHISPER_SCHEDULE
-    compression_ratio_threshold: float | None = 2.4
-    logprob_threshold: float | None = -1.0
-    no_speech_threshold: float | None = 0.6
-    prompt_reset_temperature: float = 0.5
+    compression_ratio_threshold: float | None = COMPRESSION_RATIO_THRESHOLD
+    logprob_threshold: float | None = LOGPROB_THRESHOLD
+    no_speech_threshold: float | None = NO_SPEECH_THRESHOLD
+    prompt_reset_temperature: float = PROMPT_RESET_TEMPERATURE
     on_all_failed: Literal["last", "best"] = "last"
 
     def __post_init__(self) -> None:
@@ -159,3 +170,46 @@ def should_skip_as_silence(attempt: Attempt, policy: FallbackPolicy) -> bool:
     if policy.no_speech_threshold is None or attempt.no_speech_prob <= policy.no_speech_threshold:
         return False
     return not (policy.logprob_threshold is not None and attempt.avg_logprob > policy.logprob_threshold)
+
+
+# --------------------------------------------------------------------------- on the ladder
+Step = tuple[int, float]  # (index in the schedule, temperature): the index seeds the attempt
+
+
+def assess(attempt: Attempt, policy: FallbackPolicy) -> Attempt:
+    """The ladder's judge: mark the attempt accepted or not, with the reason in words and as data."""
+    attempt.accepted, attempt.reason = judge(attempt, policy)
+    attempt.failed = failures(attempt, policy)
+    return attempt
+
+
+def _steps(policy: FallbackPolicy) -> list[list[Step]]:
+    return [[(k, t)] for k, t in enumerate(policy.temperatures)]
+
+
+def _kept(result: Climb[Attempt], policy: FallbackPolicy) -> tuple[Attempt, list[Attempt]]:
+    kept = result.kept_attempt
+    if not result.passed:
+        kept.reason += f"; kept: every temperature failed (on_all_failed={policy.on_all_failed})"
+    return kept, result.attempts
+
+
+def climb_schedule(policy: FallbackPolicy, run: Callable[[int, float], Attempt]) -> tuple[Attempt, list[Attempt]]:
+    """One window's fallback: `run(index, T)` decodes and records an attempt; the temperatures are
+    tried in order until one is accepted. Returns (the kept attempt, every attempt)."""
+    result = climb(_steps(policy), lambda step: run(*step), lambda _step, attempt: assess(attempt, policy),
+                   lambda attempts: choose_when_all_failed(attempts, policy))
+    return _kept(result, policy)
+
+
+def climb_schedules(policies: Sequence[FallbackPolicy],
+                    run: Callable[[list[tuple[int, Step]]], Sequence[Attempt]]) -> list[tuple[Attempt, list[Attempt]]]:
+    """Several windows' fallbacks in lockstep (the sweep's grid): at step k `run` gets (item, (k, T))
+    for every item still climbing, so a step can be one batch. Each item stops at its first accepted
+    attempt, as `climb_schedule` would alone. The items may differ in their schedules, not in what
+    decides among failures (on_all_failed and the compression threshold)."""
+    if len({(p.on_all_failed, p.compression_ratio_threshold) for p in policies}) > 1:
+        raise ValueError("windows climbed together must share on_all_failed and compression_ratio_threshold")
+    results = climb_many([_steps(p) for p in policies], run, lambda i, _step, attempt: assess(attempt, policies[i]),
+                         lambda attempts: choose_when_all_failed(attempts, policies[0]))
+    return [_kept(result, p) for result, p in zip(results, policies)]

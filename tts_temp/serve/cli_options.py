@@ -16,9 +16,9 @@ def _defaults(module: str, command: str, positional: tuple[str, ...]) -> dict[st
     return vars(parser.parse_args([command, *positional]))
 
 
-def transcribe_options(**overrides: Any) -> dict:
-    """`tts-temp transcribe` defaults + overrides -> the keywords its `run` passes to `transcribe`
-    (checked by the CLI's own `_options`: a bad value is a UserError with the CLI's message)."""
+def transcribe_options(**overrides: Any):
+    """`tts-temp transcribe` defaults + overrides -> the TranscribeOptions its `run` passes to
+    `transcribe` (checked by the CLI's own `_options`: a bad value is a UserError with the CLI's message)."""
     from tts_temp.asr.cli import _options
 
     args = argparse.Namespace(**{**_defaults("tts_temp.asr.cli", "transcribe", ("-",)), **overrides})

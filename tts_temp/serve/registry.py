@@ -18,8 +18,9 @@ def default_models() -> list[str]:
     """Without --model: the multilingual `base` when its packages are installed (closest to OpenAI's
     whisper-1, and it translates), and the bundled `tiny.en`."""
     from tts_temp.asr import packaged
+    from tts_temp.asr.packaged import BUNDLED
 
-    return (["base"] if packaged.locate("base") is not None else []) + ["tiny.en"]
+    return (["base"] if packaged.locate("base") is not None else []) + [BUNDLED]
 
 
 def load_registry(config: Any, log=print) -> "Registry":
@@ -49,6 +50,7 @@ class Registry:
              compute_type: str | None = None, log=print) -> "Registry":
         """Load everything named; a name that does not load is a UserError (the server does not start)."""
         from tts_temp.asr import load_model
+        from tts_temp.asr.packaged import BUNDLED
         from tts_temp.verify import WhisperRecogniser
         from tts_temp.tts import load_vocoder
         from tts_temp.tts.voice import load_voice, shipped_voice_names
@@ -72,7 +74,7 @@ class Registry:
                         None, voice.timing.hop_length):
                     reg.vocoders[name] = voc
             log(f"vocoder {vocoder}: used by {', '.join(reg.vocoders) or 'no served voice (rates differ)'}")
-        listener = reg.models.get("tiny.en") or load_model("tiny.en", device=device)
+        listener = reg.models.get(BUNDLED) or load_model(BUNDLED, device=device)
         reg.recogniser = WhisperRecogniser(listener)
         log(f"voices: {', '.join(reg.voices)} (default {first})")
         return reg

@@ -76,7 +76,7 @@ class TranscriptionSegment(BaseModel):
     attempts: list[TranscriptionAttempt] = Field(description="extension: every temperature tried on the window")
 
 
-class SkippedWindow(BaseModel):
+class TranscriptionSkippedWindow(BaseModel):
     window: int
     start: float
     end: float
@@ -95,7 +95,7 @@ class VerboseTranscription(BaseModel):
     words: list[Word] | None = None
     seed: int | None = Field(None, description="extension: replaying with this seed gives this result")
     model: str = Field(description="extension: the served model that answered (aliases resolved)")
-    skipped_windows: list[SkippedWindow] = Field(default_factory=list, description="extension")
+    skipped_windows: list[TranscriptionSkippedWindow] = Field(default_factory=list, description="extension")
 
 
 # ----------------------------------------------------------------------------- speech

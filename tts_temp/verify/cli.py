@@ -57,7 +57,8 @@ def run_synthesize(args) -> int:
     if policy is None:
         return run_tts(args)
     from tts_temp import verify
+    from tts_temp.asr.packaged import BUNDLED
 
-    recogniser = verify.load_recogniser(args.verify_model or "tiny.en")   # fails (exit 2) before any synthesis
+    recogniser = verify.load_recogniser(args.verify_model or BUNDLED)   # fails (exit 2) before any synthesis
     return run_tts(args, batch=functools.partial(verify.synthesize_batch, verify=True, policy=policy,
                                                  recogniser=recogniser))

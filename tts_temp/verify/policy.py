@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tts_temp import score
-from tts_temp.asr.fallback import WHISPER_SCHEDULE
+from tts_temp.asr.fallback import WHISPER_STEP
 from tts_temp.errors import UserError
 from tts_temp.sampling.ladder import Climb
 from tts_temp.sampling.temperature import check_temperature
@@ -21,7 +21,7 @@ from tts_temp.sampling.temperature import check_temperature
 DEFAULT_MAX_CER = 0.1
 EXTRA_SEEDS = 2            # the asked temperature is retried with this many further seeds
 # Lower temperatures fall along the step of Whisper's grid (0, 0.2, ..., 1.0), continued above 1.
-GRID_STEP = WHISPER_SCHEDULE[1] - WHISPER_SCHEDULE[0]
+GRID_STEP = WHISPER_STEP
 # A plausible length for the text: spoken characters (after the TTS normaliser) per second of audio.
 # Measured: festival's slt reads the benchmark's twelve normalisation sentences at 12.9-18.7 (mean
 # 15.5, untrimmed wavs), and the shipped voice's T=0 speech is 0.98 of festival's length on Harvard

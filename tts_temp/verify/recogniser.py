@@ -8,6 +8,7 @@ from collections.abc import Callable
 import numpy as np
 
 from tts_temp import score
+from tts_temp.asr.packaged import BUNDLED
 from tts_temp.errors import UserError
 
 Recogniser = Callable[[np.ndarray, int], str]   # (waveform, sample rate) -> transcript
@@ -45,7 +46,7 @@ def _warm_whisper_assets(model) -> None:
 _WARM = threading.Lock()
 
 
-def load_recogniser(name: str = "tiny.en") -> WhisperRecogniser:
+def load_recogniser(name: str = BUNDLED) -> WhisperRecogniser:
     """A Whisper model by name or path; anything unusable is one UserError line."""
     from tts_temp.asr import load_model
 

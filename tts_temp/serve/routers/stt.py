@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
+from tts_temp.asr.cli import BEAM_SIZE, BEST_OF, SCHEDULE_TEXT
 from tts_temp.sampling.seeds import draw_seed
 from tts_temp.serve.errors import ApiError
 from tts_temp.serve.types import SEED_FIELD, TranscriptionFormat, Transcription, VerboseTranscription, finite
@@ -51,7 +52,7 @@ def _attempt(a) -> dict:
             "accepted": bool(d["accepted"]), "reason": d["reason"] or ""}
 
 
-def _decode(registry, model_name: str, data: bytes, filename: str, options: dict):
+def _decode(registry, model_name: str, data: bytes, filename: str, options):
     """Worker side: read the upload exactly as the CLI reads a file, then the CLI's transcribe
     (with the worker's own copy of the model when workers are processes)."""
     import os
@@ -74,7 +75,7 @@ def _decode(registry, model_name: str, data: bytes, filename: str, options: dict
             raise AudioError(str(exc).replace(path, filename or "file")) from None
     if waveform.size == 0:
         raise AudioError(f"{filename or 'file'}: no audio samples")
-    return transcribe(registry.models[model_name], waveform, **options), len(waveform) / SAMPLE_RATE
+    return transcribe(registry.models[model_name], waveform, options), len(waveform) / SAMPLE_RATE
 
 
 async def _handle(request: Request, task: Literal["transcribe", "translate"], file: UploadFile, model: str,
@@ -82,6 +83,7 @@ async def _handle(request: Request, task: Literal["transcribe", "translate"], fi
                   granularities: list[str] | None, seed: int | None, increment: float | None, best_of: int | None,
                   beam_size: int | None, top_k: int | None, top_p: float | None, vad_filter: bool,
                   compute_type: str | None) -> Response:
+    from tts_temp.asr.options import in_models_language
     from tts_temp.serve.cli_options import transcribe_options
 
     state = request.app.state.serve
@@ -107,8 +109,7 @@ async def _handle(request: Request, task: Literal["transcribe", "translate"], fi
         **({"best_of": best_of} if best_of is not None else {}),
         **({"beam_size": beam_size} if beam_size is not None else {}),
         top_k=top_k, top_p=top_p)
-    if not whisper_model.is_multilingual and options["language"] not in (None, "en"):
-        options["language"] = "en"   # as the CLI: an English-only model answers in English
+    options = in_models_language(options, whisper_model)   # as the CLI: an English-only model answers in English
     data = await file.read()
     transcript, duration = await state.pool.run(_decode, name, data, file.filename or "", options,
                                                 exclusive=words or vad_filter)
@@ -130,12 +131,12 @@ File_ = Annotated[UploadFile, File(description="audio: wav, flac, ogg, or anythi
 Model_ = Annotated[str, Form(min_length=1, description="a served model (GET /v1/models) or whisper-1 (the default model)")]
 Prompt_ = Annotated[str | None, Form(description="text to condition the first window on (initial prompt)")]
 Format_ = Annotated[TranscriptionFormat, Form()]
-Temp_ = Annotated[float, Form(ge=0, le=1e6, description="0: whisper's fallback schedule 0, 0.2, ..., 1.0; "
+Temp_ = Annotated[float, Form(ge=0, le=1e6, description=f"0: whisper's fallback schedule {SCHEDULE_TEXT}; "
                                                         "T > 0: exactly T")]
 Seed_ = Annotated[int | None, Form(**SEED_FIELD)]
 Inc_ = Annotated[float | None, Form(ge=0, le=1e6, description="extension: T, T+X, ... up to 1 (0: T alone)")]
-BestOf_ = Annotated[int | None, Form(ge=1, le=64, description="extension: samples per attempt at T > 0 (default 5)")]
-Beam_ = Annotated[int | None, Form(ge=1, le=64, description="extension: beams at T = 0 (default 5)")]
+BestOf_ = Annotated[int | None, Form(ge=1, le=64, description=f"extension: samples per attempt at T > 0 (default {BEST_OF})")]
+Beam_ = Annotated[int | None, Form(ge=1, le=64, description=f"extension: beams at T = 0 (default {BEAM_SIZE})")]
 TopK_ = Annotated[int | None, Form(ge=1, le=1_000_000, description="extension: sample among the k likeliest tokens")]
 TopP_ = Annotated[float | None, Form(gt=0, le=1, description="extension: nucleus sampling mass")]
 Vad_ = Annotated[bool, Form(description="extension: decode only the speech Silero VAD finds")]

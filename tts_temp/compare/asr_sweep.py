@@ -18,19 +18,23 @@ import json
 import math
 import shutil
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from tts_temp.asr.fallback import WHISPER_SCHEDULE
+from tts_temp.asr.options import AudioOptions, DecodeOptions, TranscribeOptions
+from tts_temp.asr.sampler import SamplingOptions
+from tts_temp.asr.vad import VadOptions
+from tts_temp.asr.packaged import BUNDLED
 from tts_temp.audio import write_atomic_text
 from tts_temp.compare import metrics
 from tts_temp.compare.engine import EngineOptions, run_tasks
 from tts_temp.compare.manifest import Entry, read_manifest
 from tts_temp.compare.results import ResultsFile, check_run_settings, write_csv
-from tts_temp.compare.sweep import Progress, check_seeds, check_temperatures
+from tts_temp.compare.checks import check_seeds, check_temperatures
+from tts_temp.compare.progress import Progress
 from tts_temp.errors import UserError
 
 DEFAULT_TEMPERATURES = WHISPER_SCHEDULE   # the fixed-T rows; the fallback row runs the same schedule
@@ -61,7 +65,7 @@ class AsrDecoding:
 
     def validate(self) -> "AsrDecoding":
         """The same options, checked and normalised (a language name becomes its code); UserError if bad."""
-        from tts_temp.asr.transcribe import language_code
+        from tts_temp.asr.options import language_code
         from tts_temp.asr.weights import resolve_compute_type, resolve_device
         from tts_temp.sampling.temperature import check_top_k, check_top_p
 
@@ -86,13 +90,16 @@ class AsrDecoding:
                            best_of=None if self.best_of is None else int(self.best_of), top_k=self.top_k,
                            top_p=self.top_p, language=language, task=self.task, vad_filter=self.vad_filter)
 
-    def transcribe_options(self) -> dict:
-        """The keywords `transcribe` (and so `transcribe_grid`) takes; model loading is separate."""
-        return {"beam_size": self.beam_size, "best_of": self.best_of, "top_k": self.top_k, "top_p": self.top_p,
-                "language": self.language, "task": self.task, "vad_filter": self.vad_filter}
+    def transcribe_options(self) -> TranscribeOptions:
+        """What `transcribe` (and so `transcribe_grid`) takes; model loading is separate."""
+        return TranscribeOptions(
+            decoding=DecodeOptions(task=self.task, language=self.language, beam_size=self.beam_size,
+                                   best_of=self.best_of),
+            sampling=SamplingOptions(top_k=self.top_k, top_p=self.top_p),
+            audio=AudioOptions(vad=VadOptions() if self.vad_filter else None))
 
     def to_dict(self) -> dict:
-        return {"compute_type": self.compute_type, "device": self.device, **self.transcribe_options()}
+        return asdict(self)
 
 
 @dataclass
@@ -102,7 +109,7 @@ class AsrSweepConfig:
     temperatures: list[float] = field(default_factory=lambda: list(DEFAULT_TEMPERATURES))
     seeds: int = DEFAULT_SEEDS
     references: Path | None = None
-    model: str = "tiny.en"
+    model: str = BUNDLED
     fallback_row: bool = True
     explain: bool = True          # the next-token distribution figures on the first clip
     manifest: Path | None = None  # TSV/CSV/JSONL or a LibriSpeech-style folder (see compare.manifest)
@@ -220,13 +227,14 @@ def item_record(tr, reference: str | None) -> dict:
 
 
 def transcribe_item(model, waveform: np.ndarray, temperature: float | None, seed: int,
-                    reference: str | None, options: dict | None = None) -> dict:
+                    reference: str | None, options: TranscribeOptions | None = None) -> dict:
     """One transcription alone and its numbers (temperature None = Whisper's fallback schedule):
     what a sweep row must equal."""
     from tts_temp.asr import transcribe
+    from tts_temp.asr.grid import GridRow, row_options
 
-    schedule = {} if temperature is None else {"temperature": temperature}
-    return item_record(transcribe(model, waveform, seed=seed, **schedule, **(options or {})), reference)
+    row = row_options(options or TranscribeOptions(), GridRow(temperature, seed))
+    return item_record(transcribe(model, waveform, row), reference)
 
 
 def row_label(temperature: float | None, seed: int) -> str:
@@ -234,14 +242,14 @@ def row_label(temperature: float | None, seed: int) -> str:
 
 
 def transcribe_file(model, waveform: np.ndarray, rows: list[tuple[float | None, int]], reference: str | None,
-                    options: dict | None = None, exact: bool = True) -> list[dict]:
+                    options: TranscribeOptions | None = None, exact: bool = True) -> list[dict]:
     """Every (temperature, seed) row of one file through one grid (asr.grid): each window encoded
     once, deterministic attempts decoded once for every row that shares them, sampled rows batched.
     One record per row, in order; a row that failed is {"error": ...}. Each record's "grid" says
     how it was computed (shared, batched, the file's encoder passes)."""
     from tts_temp.asr.grid import GridRow, transcribe_grid
 
-    grid = transcribe_grid(model, waveform, [GridRow(t, s) for t, s in rows], exact=exact, **(options or {}))
+    grid = transcribe_grid(model, waveform, [GridRow(t, s) for t, s in rows], options, exact=exact)
     out = []
     for (t, s), tr, stats in zip(rows, grid.transcripts, grid.stats):
         if isinstance(tr, BaseException):
@@ -261,7 +269,7 @@ class AsrTask:
     audio: str
     rows: tuple[tuple[float | None, int], ...]
     reference: str | None
-    options: tuple[tuple[str, Any], ...] = ()   # transcribe's keywords (AsrDecoding.transcribe_options)
+    options: TranscribeOptions | None = None   # AsrDecoding.transcribe_options (None: transcribe's defaults)
     exact: bool = True
 
 
@@ -279,8 +287,7 @@ class AsrRunner:
         except Exception as exc:  # an unreadable file is one bad item per row, not the end of the sweep
             return [{"error": str(exc)}] * len(task.rows)
         try:
-            return transcribe_file(self.model, waveform, list(task.rows), task.reference, dict(task.options),
-                                   task.exact)
+            return transcribe_file(self.model, waveform, list(task.rows), task.reference, task.options, task.exact)
         except Exception as exc:  # one bad file must not stop the sweep
             return [{"error": f"{type(exc).__name__}: {exc}"}] * len(task.rows)
 
@@ -327,7 +334,7 @@ def run_asr_sweep(cfg: AsrSweepConfig, model=None, log=print) -> AsrSweepResult:
     keys = [item_key(e.audio, t, s) for e in entries for t, s in rows]
     bases: dict[str, dict] = {}
     tasks: list[AsrTask] = []
-    options = tuple(cfg.decoding.transcribe_options().items())
+    options = cfg.decoding.transcribe_options()
     for e in entries:
         base = {"kind": "asr", "file": str(e.audio.resolve()), "name": e.audio.name, "reference": e.reference}
         todo = []
