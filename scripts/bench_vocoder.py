@@ -3,7 +3,7 @@
 ceilings, and the voice's sampled frames rendered by WORLD and by the neural vocoder.
 
     python scripts/bench_vocoder.py [--voice slt-world] [--neural PATH.pt] [--sentences 10]
-                                    [--seeds 1 2 3] [--temperature 0.667] [--corpus corpus]
+                                    [--seeds 1 2 3] [--temperature 0.667] [--corpus corpus] [--f0-mean N]
 
 Held-out Harvard sentences (701-720, never trained on). For each sentence and seed the acoustic
 frames are sampled once and every vocoder renders the same frames, so the rows differ by the
