@@ -18,7 +18,6 @@ takes its place here (torchaudio does not install beside this torch).
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import time
 import types
