@@ -3,7 +3,7 @@
 ceilings, and the voice's sampled frames rendered by WORLD and by the neural vocoder.
 
     python scripts/bench_vocoder.py [--voice slt-world] [--neural PATH.pt] [--sentences 10]
-                                    [--seeds 1 2 3] [--temperature 0.667] [--corpus corpus]
+                                    [--seeds 1 2 3] [--temperature 0.667] [--corpus corpus] [--f0-mean N]
 
 Held-out Harvard sentences (701-720, never trained on). For each sentence and seed the acoustic
 frames are sampled once and every vocoder renders the same frames, so the rows differ by the
@@ -18,7 +18,6 @@ takes its place here (torchaudio does not install beside this torch).
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import time
 import types
@@ -105,6 +104,8 @@ def main() -> int:
     ap.add_argument("--corpus", type=Path, default=Path("corpus"))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-median", action="store_true", help="skip the WORLD + median-F0 row")
+    ap.add_argument("--f0-mean", type=int, default=0, metavar="N",
+                    help="also render each neural voice with a running mean of N frames on its log-F0")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -119,8 +120,12 @@ def main() -> int:
     wcfg = frames.config(voice.features)
     neural_paths = args.neural or [n for n in _shipped_neural()]
     neural = [(Path(p).stem if Path(p).suffix else p, load_voice(p).make_vocoder()) for p in neural_paths]
+    variants = []
     if not args.no_median:  # the same weights without the F0/voicing median: what the median buys
-        neural += [(f"{name}, no F0 median", _without_median(voc)) for name, voc in neural]
+        variants = [(f"{name}, no F0 median", _with(voc, f0_median=1)) for name, voc in neural]
+    if args.f0_mean > 1:
+        variants += [(f"{name}, F0 mean {args.f0_mean}", _with(voc, f0_mean=args.f0_mean)) for name, voc in neural]
+    neural += variants
     world_voc = voice.make_vocoder() if voice.vocoder["kind"] == "world" else world.WorldVocoder(wcfg)
     utts = [u for u in corpus_mod.harvard() if u.split == "test"][: args.sentences]
     from bench_tts_quality import source_wavs  # the held-out recordings, built on the fly if missing
@@ -129,8 +134,9 @@ def main() -> int:
     sr = wcfg.sample_rate
     rows = {k: Row(k) for k in ["festival slt (source)", "source → WORLD, full resolution (Harvest, 5 ms)",
                                 "source → 84-ch frames → WORLD"]}
+    plain = {name for name, _ in neural} - {name for name, _ in variants}
     for name, _ in neural:
-        if "no F0 median" not in name:
+        if name in plain:
             rows[f"source → 84-ch frames → {name}"] = Row(f"source → 84-ch frames → {name}")
     t_name = f"T={args.temperature:g}"
     rows[f"{t_name} WORLD"] = Row(f"{args.voice} {t_name} → WORLD")
@@ -146,7 +152,7 @@ def main() -> int:
         fr = world.analyse(wav, wcfg)
         rows["source → 84-ch frames → WORLD"].add(world.synthesise(fr, wcfg), sr, u.text, dm, asr)
         for name, voc in neural:
-            if "no F0 median" not in name:
+            if name in plain:
                 rows[f"source → 84-ch frames → {name}"].add(voc(fr).numpy(), sr, u.text, dm, asr)
         ac = acoustic_batch(voice, u.text, [args.temperature] * len(args.seeds), args.seeds, SynthesisOptions())
         ac_share = ac.seconds / len(args.seeds)
@@ -186,14 +192,15 @@ def _world_full(wav: np.ndarray, sr: int) -> np.ndarray:
     return pw.synthesize(f0, sp, ap, sr, 5.0).astype(np.float32)
 
 
-def _without_median(voc):
+def _with(voc, **render):
+    """The same weights with other F0 smoothing (what the smoothing buys)."""
     import copy
     import dataclasses
 
     from tts_temp.tts.neural_vocoder import NeuralVocoder
 
     model = copy.deepcopy(voc.model)
-    model.cfg = dataclasses.replace(model.cfg, f0_median=1)
+    model.cfg = dataclasses.replace(model.cfg, **render)
     return NeuralVocoder(model)
 
 

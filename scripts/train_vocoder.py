@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tts_temp.tts import vocoder_train  # noqa: E402
 
 
-def analyse(cfg, n: int) -> None:
+def analyse(cfg, n: int, workers: int = 2) -> None:
     """The cheap way in on a slow machine: analyse a shuffled subset instead of the whole corpus."""
     import random
 
@@ -30,7 +30,7 @@ def analyse(cfg, n: int) -> None:
     names = [r["id"] for r in corpus.read_manifest(manifest) if r["split"] == "train"]
     random.Random(0).shuffle(names)
     spec = torch.load(cfg.stats_voice, map_location="cpu", weights_only=True)["features"]
-    done = vocoder_train.analyse_to_cache(Path(cfg.wavs), Path(cfg.frames_cache), names[:n], spec, workers=2)
+    done = vocoder_train.analyse_to_cache(Path(cfg.wavs), Path(cfg.frames_cache), names[:n], spec, workers=workers)
     print(f"analysed {done} recordings into {cfg.frames_cache}")
 
 
@@ -43,9 +43,12 @@ def main() -> int:
     ap.add_argument("--log", type=Path, help="append the log here too")
     ap.add_argument("--analyse", type=int, metavar="N", help="first WORLD-analyse N training recordings (shuffled) "
                     "into the config's frames_cache, then train on whatever is there")
+    ap.add_argument("--workers", type=int, default=2, help="processes for --analyse (1 on a crowded machine)")
     ap.add_argument("--threads", type=int, help="CPU threads (overrides the config; 1 on a crowded machine)")
     ap.add_argument("--export-voice", type=Path, help="write a voice file with this vocoder (needs --voice)")
     ap.add_argument("--voice", type=Path, default=Path("tts_temp/tts/voices/slt-world.pt"))
+    ap.add_argument("--f0-mean", type=int, help="with --export-voice: render log-F0 through a running mean of "
+                    "this many frames (after the median)")
     ap.add_argument("--export-checkpoint", type=Path, help="copy the resumable checkpoint here")
     ap.add_argument("--checkpoint", type=Path, help="export from this checkpoint instead of out_dir/last.pt")
     args = ap.parse_args()
@@ -56,7 +59,7 @@ def main() -> int:
     if args.export_voice or args.export_checkpoint:
         last = args.checkpoint or last
         if args.export_voice:
-            out = vocoder_train.attach_to_voice(args.voice, vocoder_train.export(last), args.export_voice,
+            out = vocoder_train.attach_to_voice(args.voice, vocoder_train.export(last, **({} if args.f0_mean is None else {"f0_mean": args.f0_mean})), args.export_voice,
                                                 name=args.config.stem)
             print(f"voice with the neural vocoder -> {out}")
         if args.export_checkpoint:
@@ -65,7 +68,7 @@ def main() -> int:
             print(f"checkpoint -> {args.export_checkpoint}")
         return 0
     if args.analyse:
-        analyse(cfg, args.analyse)
+        analyse(cfg, args.analyse, args.workers)
     if args.start and not last.exists():
         last.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(args.start, last)

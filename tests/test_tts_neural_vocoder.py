@@ -1,5 +1,6 @@
 """The neural source-filter vocoder (issue 22): shapes, determinism, batch row == item alone,
 exact resumption of its training, the voice file that carries it, and F0 smoothing."""
+import dataclasses
 import math
 from pathlib import Path
 
@@ -236,3 +237,35 @@ def test_shipped_nsf_voice_is_the_world_model_with_the_trained_vocoder():
     assert sr == 22050 and np.isfinite(wav).all() and 0.05 < np.abs(wav).max() <= 1.5
     again, _ = synthesize(voice, "The birch canoe slid on the smooth planks.", seed=1)
     assert np.array_equal(wav, again)
+
+
+def test_f0_mean_ramps_a_pitch_step_after_the_median_and_leaves_the_rest():
+    """f0_mean (rendering only) runs a mean over log-F0 after the median: a step between two pitch
+    runs becomes a ramp over f0_mean frames; the voicing flag and the bands are untouched, and the
+    default (1) is the median alone."""
+    f = _frames(30)
+    f[SMALL.lf0] = math.log(200.0)
+    f[SMALL.lf0, 15:] = math.log(200.0 * 2 ** (2 / 12))
+    base = _model()
+    ramp = nv.NeuralSourceFilter(dataclasses.replace(SMALL, f0_mean=5))
+    ramp.load_state_dict(base.state_dict())
+    a, b = base.smoothed(f[None])[0], ramp.smoothed(f[None])[0]
+    assert torch.equal(a[SMALL.lf0], f[SMALL.lf0])  # the median keeps a step
+    assert torch.equal(b[: SMALL.lf0], a[: SMALL.lf0]) and torch.equal(b[SMALL.lf0 + 1:], a[SMALL.lf0 + 1:])
+    lo, hi = math.log(200.0), math.log(200.0 * 2 ** (2 / 12))
+    assert torch.allclose(b[SMALL.lf0, :13], torch.full((13,), lo)) and torch.allclose(b[SMALL.lf0, 18:], torch.full((12,), hi))
+    steps = b[SMALL.lf0, 12:18].diff()
+    assert (steps > 0).all() and float(steps.max()) < 0.5 * (hi - lo)   # a ramp, no step
+    voc = nv.NeuralVocoder(ramp.eval())
+    assert torch.equal(voc(torch.stack([f, _frames(30, 3)]))[0], voc(f))  # batch row == item alone
+
+
+def test_export_overrides_rendering_settings_only(tmp_path):
+    m = _model()
+    ckpt = {"format": vocoder_train.CHECKPOINT_FORMAT, "vocoder": nv.to_dict(m)}
+    torch.save(ckpt, tmp_path / "c.pt")
+    d = vocoder_train.export(tmp_path / "c.pt", f0_mean=5)
+    assert d["config"]["f0_mean"] == 5 and nv.from_dict(d).model.cfg.f0_mean == 5
+    assert vocoder_train.export(tmp_path / "c.pt")["config"]["f0_mean"] == 1
+    with pytest.raises(ValueError):
+        vocoder_train.export(tmp_path / "c.pt", channels=8)

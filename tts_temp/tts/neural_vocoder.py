@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tts_temp.tts.world import WorldFrameLayout, smooth_pitch
+from tts_temp.tts.world import WorldFrameLayout, mean_over_frames, smooth_pitch
 
 FORMAT = "tts_temp.neural_vocoder/1"
 
@@ -46,6 +46,7 @@ class NeuralVocoderConfig(WorldFrameLayout):
     dilations: tuple[int, ...] = (1, 2, 4, 8, 1, 2)
     fft_size: int = 1024          # STFT in which the filters act (window = fft_size, hop = hop_length)
     f0_median: int = 5            # frames; odd; 1 = no smoothing (log-F0 and the voicing flag)
+    f0_mean: int = 1              # frames; odd; > 1: then a running mean of log-F0 (rendering only)
     noise_seed: int = 0           # per-item noise seed when no generator is passed
 
     @property
@@ -147,7 +148,12 @@ class NeuralSourceFilter(nn.Module):
         """The frames with log-F0 and the voicing flag median-filtered over time (what the vocoder
         renders): sampled frames carry independent noise on both, heard as pitch jumps and voicing
         flicker."""
-        return smooth_pitch(frames, self.cfg.lf0, self.cfg.f0_median)
+        out = smooth_pitch(frames, self.cfg.lf0, self.cfg.f0_median)
+        if self.cfg.f0_mean > 1:  # the median leaves steps between runs of noisy frames; a short mean ramps them
+            lf0 = self.cfg.lf0
+            out = torch.cat([out[:, :lf0], mean_over_frames(out[:, lf0], self.cfg.f0_mean)[:, None],
+                             out[:, lf0 + 1:]], dim=1)
+        return out
 
     def envelopes(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(harmonic, noise) natural-log magnitudes (B, n_bins, T) on the linear grid."""

@@ -23,6 +23,7 @@ from tts_temp.tts import features as features_mod
 from tts_temp.tts.neural_vocoder import NeuralSourceFilter, NeuralVocoderConfig, stft_loss, to_dict
 
 CHECKPOINT_FORMAT = "tts_temp.neural_vocoder.checkpoint/1"
+RENDER_SETTINGS = {"f0_median", "f0_mean"}  # vocoder settings an export may change (nothing learnt)
 
 
 @dataclass
@@ -312,12 +313,18 @@ def _main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-def export(checkpoint: str | os.PathLike) -> dict:
-    """A checkpoint -> the shippable vocoder dict (weights only, plain tensors)."""
+def export(checkpoint: str | os.PathLike, **render) -> dict:
+    """A checkpoint -> the shippable vocoder dict (weights only, plain tensors). `render` overrides
+    settings that act at rendering only (f0_median, f0_mean), not the learnt weights."""
     d = torch.load(checkpoint, map_location="cpu", weights_only=True)
     if d.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{checkpoint}: not a vocoder checkpoint")
-    return d["vocoder"]
+    unknown = set(render) - RENDER_SETTINGS
+    if unknown:
+        raise ValueError(f"not rendering settings: {sorted(unknown)}")
+    out = dict(d["vocoder"])
+    out["config"] = NeuralVocoderConfig.from_dict({**out["config"], **render}).to_dict()
+    return out
 
 
 def attach_to_voice(voice_path: str | os.PathLike, vocoder: dict, out: str | os.PathLike, name: str) -> Path:

@@ -194,6 +194,15 @@ def median_over_frames(x: torch.Tensor, width: int) -> torch.Tensor:
     return xp.unfold(-1, width, 1).median(dim=-1).values
 
 
+def mean_over_frames(x: torch.Tensor, width: int) -> torch.Tensor:
+    """(B, T) -> running mean over `width` frames (edges replicated); width 1 returns x."""
+    if width <= 1 or x.shape[-1] < 2:
+        return x
+    pad = width // 2
+    xp = F.pad(x[:, None, :], (pad, pad), mode="replicate")[:, 0]
+    return xp.unfold(-1, width, 1).mean(dim=-1)
+
+
 def smooth_pitch(frames: torch.Tensor, lf0: int, width: int) -> torch.Tensor:
     """(B, channels, T) frames with the log-F0 row `lf0` and the voicing flag after it
     median-filtered over `width` frames. Why: sampled frames (T > 0) carry independent noise on
