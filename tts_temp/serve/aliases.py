@@ -9,4 +9,3 @@ ASR_ALIASES: tuple[str, ...] = ("whisper-1",)                  # -> the default 
 TTS_ALIASES: tuple[str, ...] = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts")  # -> the default voice
 OPENAI_VOICES: tuple[str, ...] = ("alloy", "ash", "ballad", "coral", "echo", "fable", "onyx", "nova",
                                   "sage", "shimmer", "verse", "marin", "cedar")  # -> the default voice
-DEFAULT_VOICE = "slt-world"

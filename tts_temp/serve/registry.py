@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tts_temp.serve.aliases import ASR_ALIASES, DEFAULT_VOICE, OPENAI_VOICES, TTS_ALIASES
+from tts_temp.serve.aliases import ASR_ALIASES, OPENAI_VOICES, TTS_ALIASES
+from tts_temp.tts.defaults import DEFAULT_VOICE
 from tts_temp.serve.errors import ApiError
 
 

@@ -16,7 +16,7 @@ import torch
 from tts_temp.audio import atomic_write
 from tts_temp.errors import UserError
 from tts_temp.tts import frames
-from tts_temp.tts.defaults import COQUI_DURATION_THRESHOLD, DEFAULT_TEMPERATURE
+from tts_temp.tts.defaults import COQUI_DURATION_THRESHOLD, DEFAULT_TEMPERATURE, DEFAULT_VOICE
 from tts_temp.tts.mel import MelConfig
 from tts_temp.tts.model import ModelConfig, OverFlow
 from tts_temp.tts.text import SYMBOLS, FrontEnd, check_espeak_voice
@@ -24,7 +24,7 @@ from tts_temp.tts.text import SYMBOLS, FrontEnd, check_espeak_voice
 if TYPE_CHECKING:
     from tts_temp.tts.coqui.voice import CoquiVoice
 
-SHIPPED = "slt-world.pt"  # the default voice; every file in voices/ can be named by its stem (slt-small)
+SHIPPED = f"{DEFAULT_VOICE}.pt"  # the default voice; every file in voices/ can be named by its stem (slt-small)
 
 
 @dataclass
