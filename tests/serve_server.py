@@ -90,7 +90,11 @@ def serve(*args: str, timeout: float = 240, threads: str | None = None) -> Itera
             if time.monotonic() > deadline:
                 raise AssertionError(f"tts-temp serve did not become ready in {timeout} s:\n{server.log()}")
             time.sleep(0.3)
-        yield server
+        try:
+            yield server
+        except BaseException as exc:   # what the server logged belongs with any failure inside the test
+            exc.add_note(f"server log (last 4,000 characters):\n{server.log()}")
+            raise
     finally:
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGTERM)

@@ -89,7 +89,7 @@ def test_a_worker_that_dies_is_a_503_and_is_started_again():
         with open(JFK, "rb") as f:
             text = httpx.post(s.api + "/audio/transcriptions", files={"file": ("jfk.wav", f.read())},
                               data={"model": "whisper-1", "seed": "3"}, timeout=300)
-        assert text.status_code == 200 and "ask not" in text.json()["text"]
+        assert text.status_code == 200 and "ask not" in text.json()["text"], text.text
         assert "died with exit code -9 while idle" in s.log()
 
 
