@@ -27,7 +27,7 @@ from tts_temp.asr.fallback import FallbackPolicy, schedule
 from tts_temp.asr.sampler import SamplingOptions
 from tts_temp.asr.vad import VadOptions
 from tts_temp.errors import UserError
-from tts_temp.sampling.seeds import check_seed, draw_seed
+from tts_temp.sampling.seeds import draw_seed
 
 PREPEND_PUNCTUATIONS = "\"'“¿([{-"
 APPEND_PUNCTUATIONS = "\"'.。,，!！?？:：”)]}、"
@@ -200,9 +200,7 @@ def options_from_keywords(**keywords: Any) -> TranscribeOptions:
 
     groups = {name: cls(**pick(f.name for f in fields(cls) if f.name != "prompt")) for name, cls in _GROUPS.items()}
     policy = FallbackPolicy(temperatures=schedule(keywords.get("temperature")), **pick(_POLICY_KEYS))
-    sampling = SamplingOptions(top_k=keywords.get("top_k"), top_p=keywords.get("top_p"))
-    seed = keywords.get("seed")
-    sampling = replace(sampling, seed=None if seed is None else check_seed(seed))
+    sampling = SamplingOptions(top_k=keywords.get("top_k"), top_p=keywords.get("top_p"), seed=keywords.get("seed"))
     vad_filter = keywords.get("vad_filter", False)
     if vad_filter and not isinstance(vad_filter, bool):
         raise UserError(f"vad_filter must be True or False, got {vad_filter!r}")
@@ -236,10 +234,8 @@ def make_options(model: Whisper, options: TranscribeOptions | None = None, /, **
     fp16_default = getattr(model, "compute_type", None) != "float32"
     fp16 = bool(fp16_default if decoding.fp16 is None else decoding.fp16) and model.device.type != "cpu"
     decoding = replace(decoding, fp16=fp16)  # whisper: no fp16 on the CPU
-    sampling = options.sampling
-    if sampling.seed is not None:
-        sampling = replace(sampling, seed=check_seed(sampling.seed))
-    elif any(t > 0 for t in options.policy.temperatures):
+    sampling = options.sampling   # its seed was checked when it was made
+    if sampling.seed is None and any(t > 0 for t in options.policy.temperatures):
         sampling = replace(sampling, seed=draw_seed())  # below 2**53: JSON readers parse numbers as doubles
     return replace(options, decoding=decoding, sampling=sampling)
 

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from whisper.decoding import TokenDecoder
 
+from tts_temp.sampling.seeds import check_seed
 from tts_temp.sampling.temperature import check_temperature, check_top_k, check_top_p, sample_logits
 
 
@@ -31,6 +32,8 @@ class SamplingOptions:
         object.__setattr__(self, "temperature", check_temperature(self.temperature))
         object.__setattr__(self, "top_k", check_top_k(self.top_k))
         object.__setattr__(self, "top_p", check_top_p(self.top_p))
+        if self.seed is not None:   # every path (keywords, a user's own options, the grid) comes through here
+            object.__setattr__(self, "seed", check_seed(self.seed))
 
     def generator(self, device: torch.device | str = "cpu") -> torch.Generator:
         """A generator on the device the draws happen on (torch refuses a CPU generator for CUDA draws)."""
