@@ -20,8 +20,6 @@ from tts_temp.sampling.temperature import check_temperature
 
 DEFAULT_MAX_CER = 0.1
 EXTRA_SEEDS = 2            # the asked temperature is retried with this many further seeds
-# Lower temperatures fall along the step of Whisper's grid (0, 0.2, ..., 1.0), continued above 1.
-GRID_STEP = WHISPER_STEP
 # A plausible length for the text: spoken characters (after the TTS normaliser) per second of audio.
 # Measured: festival's slt reads the benchmark's twelve normalisation sentences at 12.9-18.7 (mean
 # 15.5, untrimmed wavs), and the shipped voice's T=0 speech is 0.98 of festival's length on Harvard
@@ -47,11 +45,12 @@ Schedule = tuple[tuple[Candidate, ...], ...]    # steps; each step is one batch
 
 
 def default_retries(temperature: float) -> Schedule:
-    """After (T, seed) misses: (T, seed+1), (T, seed+2); then the grid temperatures below T, to 0."""
+    """After (T, seed) misses: (T, seed+1), (T, seed+2); then the temperatures below T on the step of
+    Whisper's grid (0, 0.2, ..., 1.0, continued above 1), down to 0."""
     t = check_temperature(temperature)
-    lower, k = [], math.ceil(round(t / GRID_STEP, 9)) - 1
+    lower, k = [], math.ceil(round(t / WHISPER_STEP, 9)) - 1
     while k >= 0:
-        lower.append(Candidate(round(k * GRID_STEP, 10)))
+        lower.append(Candidate(round(k * WHISPER_STEP, 10)))
         k -= 1
     steps = [tuple(Candidate(t, i) for i in range(1, EXTRA_SEEDS + 1)), tuple(lower)]
     return tuple(s for s in steps if s)
