@@ -22,7 +22,7 @@ from tts_temp.serve import errors
 from tts_temp.serve.errors import ApiError, busy
 from tts_temp.serve.registry import Registry, load_registry
 from tts_temp.serve.types import ErrorResponse, Health
-from tts_temp.serve.workers import make_pool
+from tts_temp.serve.workers import KINDS, make_pool
 
 log = logging.getLogger("tts_temp.serve")
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -43,7 +43,7 @@ class ServeConfig:
     device: str | None = None
     compute_type: str | None = None
     workers: int = 1
-    worker_kind: str = "process"
+    worker_kind: str = KINDS[0]   # the first kind is the default (processes)
     queue: int = 8
     api_key: str | None = None
     max_upload_mb: float = 25.0

@@ -24,7 +24,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 T = TypeVar("T")
-KINDS = ("process", "thread")
+KINDS = ("process", "thread")   # the first is the default
 
 
 class SharedExclusiveLock:
