@@ -65,11 +65,7 @@ def bundled_model_dir() -> Path:
 
 # --------------------------------------------------------------------------- reading model.bin
 def _read(f: BinaryIO, fmt: str):
-    size = struct.calcsize(fmt)
-    data = bytes(_read_exact(f, size)) if size else b""
-    if len(data) != size:
-        raise ValueError("unexpected end of file")
-    return struct.unpack(fmt, data)
+    return struct.unpack(fmt, _read_exact(f, struct.calcsize(fmt)))
 
 
 def _read_string(f: BinaryIO) -> str:
@@ -334,11 +330,8 @@ def _checksum_path(target: Path) -> Path:
 
 
 def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def is_verified(target: Path) -> bool:
