@@ -83,7 +83,7 @@ def test_synthesize_batch_rows_equal_items_alone_with_the_neural_vocoder():
     assert len({len(w) for w in batch.waveforms}) > 1  # items of different lengths share the batch
     for i in range(3):
         # each row is the vocoder run on that item's own frames alone, padding and neighbours unseen
-        alone = voc(batch.mels[i]).numpy()
+        alone = voc(batch.frames[i]).numpy()
         assert np.array_equal(batch.waveforms[i], alone)
 
 

@@ -188,7 +188,7 @@ class TtsRunner:
                 audio16 = audio_io.prepare(wav, synth.sample_rate, 16000)
                 rec = dict(hit_max_length=bool(synth.hit_max_length[n]),
                            **analyse(wav, synth.sample_rate, task.text, self.asr_model, audio16),
-                           **model_f0_record(synth.mels[n], getattr(self.voice, "features", None)))
+                           **model_f0_record(synth.frames[n], getattr(self.voice, "features", None)))
                 out.append((rec, wav, synth.sample_rate))
                 heard.append((rec, audio16))
             except Exception as exc:  # one bad item must not stop the sweep

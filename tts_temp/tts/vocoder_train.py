@@ -110,7 +110,7 @@ def load_corpus(cfg: VocoderTrainConfig, hop: int) -> Corpus:
         feats = features_mod.load(Path(cfg.features))
         if feats.spec["kind"] != "world":
             raise ValueError(f"{cfg.features}: the neural vocoder needs WORLD frames, not {feats.spec['kind']}")
-        pairs, mean, std, spec = list(zip(feats.names, feats.mels)), feats.mean, feats.std, feats.spec
+        pairs, mean, std, spec = list(zip(feats.names, feats.frames)), feats.mean, feats.std, feats.spec
     else:
         d = torch.load(cfg.stats_voice, map_location="cpu", weights_only=True)
         mean, std, spec = d["mean"], d["std"], d["features"]
