@@ -115,7 +115,8 @@ def server(workers: int, worker_kind: str, args):
     with tempfile.TemporaryFile() as log:
         proc = subprocess.Popen([sys.executable, "-m", "tts_temp.cli", "serve", "--port", str(port), "--model",
                                  args.model, "--workers", str(workers), "--worker-kind", worker_kind,
-                                 "--queue", str(args.requests + args.concurrency)],
+                                 "--queue", str(args.requests + args.concurrency)]
+                                + ([] if args.threads is None else ["--threads", str(args.threads)]),
                                 stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
             url = f"http://127.0.0.1:{port}"
@@ -132,12 +133,14 @@ def main() -> None:
     p.add_argument("--kinds", nargs="+", choices=("process", "thread"), default=["process"])
     p.add_argument("--kind", choices=("transcribe", "speech"), default="transcribe")
     p.add_argument("--model", default="tiny.en")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads per worker (default: the server's, cores / workers)")
     p.add_argument("--requests", type=int, default=16)
     p.add_argument("--concurrency", type=int, default=4)
     p.add_argument("--repeats", type=int, default=3)
     args = p.parse_args()
     configs = [(w, k) for k in args.kinds for w in args.workers if not (w == 1 and k != args.kinds[0])]
-    print(f"CPU: {cpu_model()} ({os.cpu_count()} cores); {time.strftime('%Y-%m-%d %H:%M %Z')}; {args.kind}, "
+    print(f"CPU: {cpu_model()} ({os.cpu_count()} cores); {time.strftime('%Y-%m-%d %H:%M %Z')}; {args.kind}, threads per worker {args.threads or 'cores / workers'}, "
           f"model {args.model}, {args.requests} requests, {args.concurrency} in flight, {args.repeats} rounds",
           flush=True)
     rates: dict[tuple[int, str], list[float]] = {c: [] for c in configs}

@@ -37,6 +37,7 @@ def test_other_commands_work_without_the_serve_extra():
 def test_bad_options_are_one_line_and_exit_2():
     for args, message in ((["--workers", "0"], "--workers must be >= 1, got 0"),
                           (["--queue", "-1"], "--queue must be >= 0, got -1"),
+                          (["--threads", "0"], "--threads must be >= 1, got 0"),
                           (["--max-upload-mb", "0"], "--max-upload-mb must be > 0, got 0.0"),
                           (["--port", "70000"], "--port must be in [0, 65535], got 70000")):
         proc = cli("serve", *args)

@@ -151,3 +151,16 @@ def _ok(url: str) -> bool:
         return health(url)[0] == 200
     except OSError:
         return False
+
+
+@pytest.mark.parametrize("kind, threads, expected", [("process", "1", 1), ("thread", None, max(1, os.cpu_count() or 1))])
+def test_each_worker_runs_the_torch_threads_it_was_given(kind, threads, expected):
+    """--threads (faster-whisper's cpu_threads) reaches the worker that decodes, of either kind; without it
+    one worker gets every core. The record says so: float32 sums, and rarely a text, depend on it."""
+    extra = () if threads is None else ("--threads", threads)
+    with serve("--model", "tiny.en", "--workers", "1", "--worker-kind", kind, *extra) as s:
+        with open(JFK, "rb") as f:
+            r = httpx.post(s.api + "/audio/transcriptions", files={"file": ("jfk.wav", f.read())},
+                           data={"model": "whisper-1", "response_format": "verbose_json", "seed": "3"}, timeout=300)
+        assert r.status_code == 200, r.text
+        assert r.json()["torch_threads"] == expected

@@ -44,6 +44,7 @@ class ServeConfig:
     compute_type: str | None = None
     workers: int = 1
     worker_kind: str = KINDS[0]   # the first kind is the default (processes)
+    threads: int | None = None    # torch threads per worker; None: cores / workers
     queue: int = 8
     api_key: str | None = None
     max_upload_mb: float = 25.0
@@ -57,7 +58,7 @@ class ServerState:
 
     def __init__(self, config: ServeConfig, loader: Callable[[ServeConfig], Registry] | None = None):
         self.config = config
-        self.pool = make_pool(config.worker_kind, config.workers, config.queue)
+        self.pool = make_pool(config.worker_kind, config.workers, config.queue, config.threads)
         self.registry: Registry | None = None
         self._status, self._detail = "loading", None
         self.started = int(time.time())

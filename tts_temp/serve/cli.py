@@ -30,6 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--compute-type", default=None, metavar="TYPE", help="float32, int8 (CPU) or float16 (CUDA)")
     p.add_argument("--workers", type=int, default=default_workers(),
                    help=f"workers, each with cores / N torch threads (default: one per core, {default_workers()} here)")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="torch threads per worker (default: cores / workers, so the workers never oversubscribe "
+                        "the cores; faster-whisper's cpu_threads)")
     p.add_argument("--worker-kind", choices=KINDS, default=KINDS[0],
                    help="process (default): each worker is a process with its own copy of the models, as uvicorn's "
                         "and gunicorn's workers; thread: one copy shared by threads (less memory, but whisper's "
@@ -49,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--port must be in [0, 65535], got {args.port}")
     if args.workers < 1:
         raise UserError(f"--workers must be >= 1, got {args.workers}")
+    if args.threads is not None and args.threads < 1:
+        raise UserError(f"--threads must be >= 1, got {args.threads}")
     if args.queue < 0:
         raise UserError(f"--queue must be >= 0, got {args.queue}")
     if not (math.isfinite(args.max_upload_mb) and args.max_upload_mb > 0):
@@ -69,10 +74,10 @@ def run(args: argparse.Namespace) -> int:
     if args.host not in ("127.0.0.1", "localhost", "::1") and api_key is None:
         print(f"tts-temp serve: warning: binding {args.host} without --api-key: anyone who can reach it can use it",
               file=sys.stderr)
-    torch.set_num_threads(torch_threads(args.workers))
+    torch.set_num_threads(args.threads or torch_threads(args.workers))
     config = ServeConfig(models=list(dict.fromkeys(args.model or default_models())), voices=args.voice or [],
                          vocoder=args.vocoder, device=args.device, compute_type=args.compute_type,
-                         workers=args.workers, worker_kind=args.worker_kind,
+                         workers=args.workers, worker_kind=args.worker_kind, threads=args.threads,
                          queue=args.queue, api_key=api_key, max_upload_mb=args.max_upload_mb)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     app = create_app(config)

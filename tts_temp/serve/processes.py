@@ -148,8 +148,8 @@ class ProcessWorkers(Pool):
 
     kind = "process"
 
-    def __init__(self, workers: int, queue: int):
-        super().__init__(workers, queue)
+    def __init__(self, workers: int, queue: int, threads: int | None = None):
+        super().__init__(workers, queue, threads)
         self._jobs: queue_.Queue = queue_.Queue()
         self._slots: list[_Worker | None] = []
         self._threads: list[threading.Thread] = []

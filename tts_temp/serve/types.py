@@ -96,6 +96,8 @@ class VerboseTranscription(BaseModel):
     seed: int | None = Field(None, description="extension: replaying with this seed gives this result")
     model: str = Field(description="extension: the served model that answered (aliases resolved)")
     skipped_windows: list[TranscriptionSkippedWindow] = Field(default_factory=list, description="extension")
+    torch_threads: int | None = Field(None, description="extension: the worker's torch threads (float32 sums, and "
+                                                        "so rarely a text, may depend on them; --threads sets them)")
 
 
 # ----------------------------------------------------------------------------- speech

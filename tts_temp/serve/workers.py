@@ -82,7 +82,7 @@ class Pool:
 
     kind = ""
 
-    def __init__(self, workers: int, queue: int):
+    def __init__(self, workers: int, queue: int, threads: int | None = None):
         if workers < 1:
             raise ValueError(f"--workers must be >= 1, got {workers}")
         if queue < 0:
@@ -90,7 +90,9 @@ class Pool:
         self.workers, self.queue = workers, queue
         self.limit = workers + queue
         self.pending = 0
-        self.threads = torch_threads(workers)
+        if threads is not None and threads < 1:
+            raise ValueError(f"--threads must be >= 1, got {threads}")
+        self.threads = torch_threads(workers) if threads is None else threads
         self.failure: str | None = None   # set when no worker is left to run anything
 
     # ---- the lifecycle: start (may begin loading), ready (blocks until the workers can take jobs), shutdown
@@ -140,8 +142,8 @@ class ThreadWorkers(Pool):
 
     kind = "thread"
 
-    def __init__(self, workers: int, queue: int):
-        super().__init__(workers, queue)
+    def __init__(self, workers: int, queue: int, threads: int | None = None):
+        super().__init__(workers, queue, threads)
         self.lock = SharedExclusiveLock()
         self.registry: Any = None
         # torch.set_num_threads in the main thread does not reach OpenMP in threads started later (each
@@ -163,11 +165,12 @@ class ThreadWorkers(Pool):
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
-def make_pool(kind: str, workers: int, queue: int) -> Pool:
+def make_pool(kind: str, workers: int, queue: int, threads: int | None = None) -> Pool:
+    """The pool of `kind`; `threads` torch threads per worker (None: cores / workers)."""
     if kind == "thread":
-        return ThreadWorkers(workers, queue)
+        return ThreadWorkers(workers, queue, threads)
     if kind == "process":
         from tts_temp.serve.processes import ProcessWorkers
 
-        return ProcessWorkers(workers, queue)
+        return ProcessWorkers(workers, queue, threads)
     raise ValueError(f"--worker-kind must be one of {', '.join(KINDS)}, got {kind!r}")

@@ -42,7 +42,8 @@ def _verbose(transcript, task: str, duration: float, model: str, words: bool) ->
                 "attempts": [_attempt(a) for a in s.attempts]} for s in transcript.skipped]
     return {"task": task, "language": LANGUAGES.get(transcript.language, transcript.language), "duration": duration,
             "text": transcript.text, "segments": segments, "words": all_words if words else None,
-            "seed": transcript.seed, "model": model, "skipped_windows": skipped}
+            "seed": transcript.seed, "model": model, "skipped_windows": skipped,
+            "torch_threads": transcript.torch_threads}
 
 
 def _attempt(a) -> dict:
