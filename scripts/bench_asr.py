@@ -35,11 +35,12 @@ import numpy as np
 import torch
 import whisper
 
-from tts_temp.asr import load_model, transcribe
+from tts_temp.asr import kernels, load_model, transcribe
 from tts_temp.asr.fallback import WHISPER_SCHEDULE
 from tts_temp.asr import packaged
 from tts_temp.asr.weights import BUNDLED, bundled_model_dir, cache_dir
 from tts_temp.audio import load
+from tts_temp.score import wer
 
 DATA = Path(__file__).resolve().parents[1] / "tests/data"
 CONFIGS = {
@@ -50,11 +51,21 @@ CONFIGS = {
 }
 
 
+def _english_clips() -> list[Path]:
+    return [p for p in sorted(DATA.glob("*.wav")) if not p.name.startswith(("asterisk_fr", "asterisk_es"))]
+
+
 def speech_clip() -> np.ndarray:
     """The English test clips (JFK, LibriVox), concatenated twice: 71.5 s of real speech over three
     30 s windows. The French and Spanish prompts stay out: tiny.en is English-only."""
-    clips = [load(p) for p in sorted(DATA.glob("*.wav")) if not p.name.startswith(("asterisk_fr", "asterisk_es"))]
+    clips = [load(p) for p in _english_clips()]
     return np.concatenate(clips + clips)
+
+
+def speech_reference() -> str:
+    """What speech_clip() says: the clips' transcripts (tests/data/*.txt), twice."""
+    texts = [p.with_suffix(".txt").read_text().strip() for p in _english_clips()]
+    return " ".join(texts + texts)
 
 
 def ct2_dir(model: str) -> Path:
@@ -116,7 +127,7 @@ def peak():
 _CHILD = {
     "ours": """
 import sys, numpy as np, torch
-from tts_temp.asr import load_model, transcribe
+from tts_temp.asr import kernels, load_model, transcribe
 model, compute_type, stage, audio_path = sys.argv[1:]
 audio = np.load(audio_path)
 torch.set_num_threads(1)
@@ -189,7 +200,7 @@ def memory(audio: np.ndarray, model: str, compute_types: list[str], stages: list
 
 # ----------------------------------------------------------------------------- speed
 def bench(audio: np.ndarray, threads: int, configs: list[str], repeats: int, fallback_repeats: int,
-          model: str = BUNDLED) -> None:
+          model: str = BUNDLED, reference: str | None = None) -> None:
     torch.set_num_threads(threads)
     f32 = load_model(model, device="cpu")
     int8 = load_model(model, device="cpu", compute_type="int8")
@@ -207,11 +218,17 @@ def bench(audio: np.ndarray, threads: int, configs: list[str], repeats: int, fal
 
     print(f"\naudio {audio.size / 16000:.1f} s, {model}, {threads} thread(s), median seconds of interleaved "
           f"runs ({repeats} repeats; fallback {fallback_repeats})")
+    print(f"CPU {kernels.cpu_info().describe()}, torch {torch.__version__}, ${kernels.ENV}={kernels.mode()}")
+    for name, m in (("f32", f32), ("int8", int8)):
+        timed = ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in m.kernels.seconds.items())
+        print(f"  {name}: {m.kernels.describe()}" + (f" ({timed})" if timed else ""))
     cols = list(systems)
     header = ["mode", *(f"{c} s" for c in cols), "f32/stock"]
     header += ["f32/fw f32"] if "fw float32" in cols else []
     header += ["int8/fw int8"] if "fw int8" in cols else []
-    header += ["f32 text = stock", "int8 text = f32"]
+    header += ["f32 text = stock", "int8 text = f32", "int8 WER vs f32 %"]
+    wer_cols = [c for c in ("ours f32", "ours int8", "fw int8", "fw float32") if c in cols] if reference else []
+    header += [f"WER % {c}" for c in wer_cols]
     print("| " + " | ".join(header) + " |\n|" + "---|" * len(header))
     for name in configs:
         opts = CONFIGS[name]
@@ -235,6 +252,8 @@ def bench(audio: np.ndarray, threads: int, configs: list[str], repeats: int, fal
         sampled = " (sampled)" if fallback else ""
         row.append(("yes" if texts["ours f32"] == texts["stock"] else "no") + sampled)
         row.append(("yes" if texts["ours int8"] == texts["ours f32"] else "no") + sampled)
+        row.append(f"{100 * wer(texts['ours f32'], texts['ours int8']):.2f}")
+        row += [f"{100 * wer(reference, texts[c]):.2f}" if c in texts else "–" for c in wer_cols]
         print("| " + " | ".join(row) + " |", flush=True)
 
 
@@ -258,7 +277,8 @@ def main() -> None:
     if args.memory_only:
         return
     for threads in args.threads:
-        bench(audio, threads, args.configs, args.repeats, args.fallback_repeats or args.repeats, args.model)
+        bench(audio, threads, args.configs, args.repeats, args.fallback_repeats or args.repeats, args.model,
+              None if args.audio else speech_reference())
 
 
 if __name__ == "__main__":

@@ -111,6 +111,8 @@ def main() -> int:
     ap.add_argument("--compute-types", nargs="+", default=["float32", "int8"])
     ap.add_argument("--batched", action="store_true", help="also time --batched-sampling")
     ap.add_argument("--no-faster-whisper", dest="fw", action="store_false")
+    ap.add_argument("--fw-compute-types", nargs="+", default=["int8", "float32"], choices=["int8", "float32"],
+                    help="faster-whisper's columns (default both)")
     ap.add_argument("--replay", action="store_true", help="replay every sampled row alone (slow)")
     ap.add_argument("--workers", type=int, nargs="+", default=[1])
     args = ap.parse_args()
@@ -118,6 +120,9 @@ def main() -> int:
     files = clips(args.files)
     temp_sets = [args.temperatures[:k] for k in range(1, len(args.temperatures) + 1)] if args.grow \
         else [args.temperatures]
+    from tts_temp.asr import kernels
+
+    print(f"CPU {kernels.cpu_info().describe()}, torch {torch.__version__}, 1 thread, {time.strftime('%Y-%m-%d %H:%M')}")
     print("| grid | items | system | seconds | items/s | speed-up vs faster-whisper int8 | speed-up vs faster-whisper float32 |")
     print("|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
@@ -127,7 +132,7 @@ def main() -> int:
             for seeds in args.seeds:
                 items = len(files) * len(temps) * seeds
                 grid = f"{len(files)} x {len(temps)} T x {seeds} seeds"
-                base = {ct: faster_whisper(files, temps, seeds, ct) for ct in ("int8", "float32")} if args.fw else {}
+                base = {ct: faster_whisper(files, temps, seeds, ct) for ct in args.fw_compute_types} if args.fw else {}
                 rows: list[tuple[str, float]] = []
                 for ct in args.compute_types:
                     for exact in ([True, False] if args.batched else [True]):

@@ -64,6 +64,14 @@ def clip(name: str) -> str:
     return str(DATA / f"{name}.wav")
 
 
+def minute_of_speech() -> tuple[np.ndarray, str]:
+    """The English clips twice (71.5 s of real speech, three 30 s windows) and what they say: the
+    audio of scripts/bench_asr.py, on which issue 20 sets the int8 target."""
+    audio = np.concatenate([waveform(n) for n in CLIPS] * 2)
+    text = " ".join([(DATA / f"{n}.txt").read_text().strip() for n in CLIPS] * 2)
+    return audio, text
+
+
 def window_mel(name: str):
     """The clip as whisper's first window: 30 s of samples (padded) -> (80, 3000) log-mel."""
     import torch

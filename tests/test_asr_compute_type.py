@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from asr_fixtures import CLIPS, DATA, cache_dir, clip, model, window_mel
+from asr_fixtures import CLIPS, DATA, base_model, cache_dir, clip, minute_of_speech, model, window_mel
 from tts_temp.asr import transcribe
 from tts_temp.asr.decoder_plan import DecoderPlan
 from tts_temp.asr.inference import CachedInference, EncodedWindow
@@ -45,6 +45,35 @@ def test_int8_linear_is_float_linear_to_within_quantisation():
     assert float((approx - exact).norm() / exact.norm()) < 0.02
 
 
+def test_encoder_products_give_each_row_its_own_activation_scale():
+    """A loud frame must not set the quantisation step of the quiet frames beside it (per call, it
+    does: that made base's int8 greedy decoding loop); one row is computed exactly as before."""
+    gen = torch.Generator().manual_seed(0)
+    weight, bias = torch.randn(64, 128, generator=gen) * 0.1, torch.randn(64, generator=gen) * 0.1
+    x = torch.randn(6, 128, generator=gen)
+    x[0] *= 1000.0
+    exact = F.linear(x, weight, bias)
+
+    def quiet_error(lin: Int8Linear) -> float:
+        return float((lin(x) - exact)[1:].norm() / exact[1:].norm())
+
+    assert quiet_error(Int8Linear(weight, bias, row_scaled=True)) < 0.02
+    assert quiet_error(Int8Linear(weight, bias)) > 0.2
+    for b in (bias, None):
+        one = x[1:2]
+        assert torch.equal(Int8Linear(weight, b, row_scaled=True)(one), Int8Linear(weight, b)(one))
+    zero = torch.zeros(3, 128)
+    assert torch.equal(Int8Linear(weight, bias, row_scaled=True)(zero), bias.expand(3, -1))
+
+
+def test_int8_model_scales_encoder_rows_and_not_decoder_rows():
+    m = int8_model()
+    encoder = [mod for mod in m.encoder.modules() if isinstance(mod, Int8Linear)]
+    decoder = [mod for mod in m.decoder.modules() if isinstance(mod, Int8Linear)]
+    assert encoder and all(mod.row_scaled for mod in encoder)
+    assert decoder and not any(mod.row_scaled for mod in decoder)
+
+
 def test_int8_model_swaps_every_linear_and_the_projection():
     m = int8_model()
     assert m.compute_type == "int8"
@@ -77,15 +106,20 @@ def test_fused_qkv_is_the_three_projections(compute_type):
                     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
 
 
-def test_int8_transcribes_the_clean_clips_like_float32():
-    """Same text as float32 on the clean clips, or WER (vs the reference) within 0.5 points."""
-    refs = {name: (DATA / f"{name}.txt").read_text() for name in CLIPS}
-    f32 = {name: transcribe(model(), clip(name), temperature=0.0).text for name in CLIPS}
-    int8 = {name: transcribe(int8_model(), clip(name), temperature=0.0).text for name in CLIPS}
-    if f32 != int8:
-        wer_f32 = _corpus_wer([(refs[n], f32[n]) for n in CLIPS])
-        wer_int8 = _corpus_wer([(refs[n], int8[n]) for n in CLIPS])
-        assert wer_int8 <= wer_f32 + 0.5, (wer_f32, wer_int8, f32, int8)
+@pytest.mark.parametrize("name", ["tiny.en", "base"])
+def test_int8_transcribes_a_minute_of_speech_like_float32(name):
+    """Issue 20's target, on its own audio (>= 65 s of real speech): at T=0, greedy and beam 5,
+    int8 gives float32's text or a WER (vs the reference) within 0.5 points of float32's. With one
+    activation range per call, base's int8 greedy decoding looped (WER 236 % against 15 %)."""
+    f32_model = model() if name == "tiny.en" else base_model()
+    q_model = int8_model() if name == "tiny.en" else apply_compute_type(copy.deepcopy(base_model()), "int8", "cpu")
+    audio, reference = minute_of_speech()
+    for beam in ({}, {"beam_size": 5}):
+        f32 = transcribe(f32_model, audio, temperature=0.0, language="en", **beam).text
+        int8 = transcribe(q_model, audio, temperature=0.0, language="en", **beam).text
+        if f32 != int8:
+            wer_f32, wer_int8 = _corpus_wer([(reference, f32)]), _corpus_wer([(reference, int8)])
+            assert wer_int8 <= wer_f32 + 0.5, (beam, wer_f32, wer_int8, f32, int8)
 
 
 def test_int8_keeps_the_attempt_records_and_the_seeded_sampler():

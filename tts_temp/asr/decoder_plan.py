@@ -137,15 +137,16 @@ class FloatProjection:
     `(embedding @ x.T).T`. A model from `weights.load_model` stores its embedding as a view of that
     transpose, so this is no copy; any other model's embedding is copied once here. With more rows (beam search, best-of) MKL's float32 kernel turns
     compute-bound; oneDNN's matmul on weights packed for that batch streams them once, so the first
-    such call packs them (the copy is kept, one more copy of the vocabulary matrix). Numbers:
+    such call packs them (the copy is kept, one more copy of the vocabulary matrix) where that measured
+    faster on this CPU (`pack`, kernels.py). Numbers:
     docs/benchmarks.md. The sums may round differently from stock.
     """
 
-    def __init__(self, embedding: Tensor, dtype: torch.dtype):
+    def __init__(self, embedding: Tensor, dtype: torch.dtype, pack: bool = True):
         self.embedding = embedding.detach().to(dtype)
         self.matrix = self.embedding.T.contiguous()
         self.packed: Tensor | None = None
-        self.can_pack = (self.embedding.device.type == "cpu" and dtype == torch.float32
+        self.can_pack = (pack and self.embedding.device.type == "cpu" and dtype == torch.float32
                          and torch.backends.mkldnn.is_available())
 
     def __call__(self, x: Tensor) -> Tensor:
@@ -162,8 +163,8 @@ def _projection(model: Whisper, dtype: torch.dtype) -> Product:
     when the embedding it copies has changed."""
     int8 = getattr(model.decoder, "int8_projection", None)
     embedding = model.decoder.token_embedding.weight
-    if int8 is None:
-        return FloatProjection(embedding, dtype)
+    if int8 is None:   # packing only where it measured faster on this CPU (kernels.py)
+        return FloatProjection(embedding, dtype, getattr(getattr(model, "kernels", None), "pack_projection", True))
     source = fingerprint(embedding)
     if getattr(int8, "source", None) != source:
         int8 = type(int8)(embedding, None)

@@ -33,9 +33,13 @@ class EncodedWindow:
     @classmethod
     @torch.no_grad()
     def encode(cls, model: Whisper, mel: Tensor) -> "EncodedWindow":
-        features = model.encoder(mel.unsqueeze(0) if mel.ndim == 2 else mel)
+        return cls.from_features(model, model.encoder(mel.unsqueeze(0) if mel.ndim == 2 else mel))
+
+    @classmethod
+    @torch.no_grad()
+    def from_features(cls, model: Whisper, features: Tensor) -> "EncodedWindow":
         # stored per head, contiguous: attention reads them at every step without a strided copy;
-        # in the model's attention dtype (bfloat16 for int8 on CPUs that have it: quantize.py)
+        # in the model's attention dtype (int8 models: bfloat16 where it measured faster, kernels.py)
         dt = getattr(model, "attention_dtype", features.dtype)
         cross = [(_heads(b.cross_attn.key(features), b.cross_attn.n_head).to(dt).contiguous(),
                   _heads(b.cross_attn.value(features), b.cross_attn.n_head).to(dt).contiguous())
@@ -51,6 +55,25 @@ def _heads(x: Tensor, n_head: int) -> Tensor:
 def _merge(x: Tensor) -> Tensor:
     """The inverse of `_heads` (whisper's merge), as one tensor of (batch, positions, state)."""
     return x.transpose(1, 2).flatten(start_dim=2)
+
+
+def self_attention_dtype(model: Whisper, default: torch.dtype) -> torch.dtype:
+    """The self-attention cache's dtype: the model's attention dtype, except where cross-attention
+    runs as two matmuls (that path is for bfloat16 cross K/V only; the cache stays float32 there)."""
+    if getattr(model, "cross_attention_kernel", "sdpa") == "matmul":
+        return default
+    return getattr(model, "attention_dtype", default)
+
+
+def _matmul_attention(q: Tensor, k: Tensor, v: Tensor, n_head: int) -> Tensor:
+    """Cross-attention over bfloat16 K/V as two matmuls with a float32 softmax: half the bytes of
+    float32 K/V, where SDPA's own bfloat16 kernel is slow for a few queries (kernels.py measures
+    which is faster). All rows' queries stacked as positions of one sequence, as in the SDPA path.
+    The scale is applied to q in float32; the scores come out of the matmul in bfloat16."""
+    b, t, c = q.shape
+    qh = _heads((q * (c // n_head) ** -0.5).reshape(1, b * t, c), n_head).to(k.dtype)
+    weights = torch.matmul(qh, k.transpose(-1, -2)).float().softmax(dim=-1).to(v.dtype)
+    return _merge(torch.matmul(weights, v)).reshape(b, t, c).float()
 
 
 class CachedInference(Inference):
@@ -87,8 +110,8 @@ class CachedInference(Inference):
     def logits(self, tokens: Tensor, audio_features: Tensor) -> Tensor:
         batch = tokens.shape[0]
         if self.kv is None or self.kv.shape[2] != batch:
-            # the model's attention dtype: bfloat16 for int8 where the CPU has it (see quantize.py)
-            self._allocate(batch, getattr(self.model, "attention_dtype", self.window.features.dtype), tokens.device)
+            # the model's attention dtype (int8 models: bfloat16 where it measured faster, kernels.py)
+            self._allocate(batch, self_attention_dtype(self.model, self.window.features.dtype), tokens.device)
             self.length = 0
         start, end = self.length, tokens.shape[1]
         new = tokens[:, start:]
@@ -132,6 +155,8 @@ class CachedInference(Inference):
 
     def _cross_attention(self, i: int, q: Tensor, n_head: int) -> Tensor:
         k, v = self.window.cross_kv[i]
+        if getattr(self.model, "cross_attention_kernel", "sdpa") == "matmul":
+            return _matmul_attention(q, k, v, n_head)
         q = q.to(k.dtype)
         if q.shape[0] == 1:  # exactly stock whisper's call
             return _merge(F.scaled_dot_product_attention(_heads(q, n_head), k, v))

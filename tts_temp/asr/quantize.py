@@ -31,7 +31,7 @@ import torch
 from torch import Tensor, nn
 from whisper.model import Whisper
 
-from tts_temp.asr import attention
+from tts_temp.asr import attention, kernels
 from tts_temp.asr.decoder_plan import fingerprint, stacked_qkv
 from tts_temp.errors import UserError
 
@@ -53,20 +53,6 @@ def check_compute_type(compute_type: str | None, device: str | torch.device) -> 
     if ct == "int8" and _ENGINE not in torch.backends.quantized.supported_engines:
         raise UserError(f"compute type int8 needs torch's {_ENGINE} engine, which this torch build lacks")
     return ct
-
-
-def int8_attention_dtype() -> torch.dtype:
-    """What an int8 model computes attention in: bfloat16 where the CPU has it natively.
-
-    Why: with int8 linear layers the float32 attention is what is left. At every decoding step each
-    layer reads the window's cross-attention keys and values (1,500 positions: 4.6 MB per layer
-    for tiny in float32), which is bandwidth-bound; bfloat16 halves the bytes; the self-attention
-    cache is bfloat16 too (half the bytes that beam search moves), and the encoder's self-attention
-    gains as well (AVX512-BF16/AMX; numbers in docs/benchmarks.md). Its 8-bit
-    mantissa is as coarse as the int8 weights, and the int8 WER test bounds the result. CPUs
-    without native bfloat16 would emulate it, slower: they keep float32.
-    """
-    return torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else torch.float32
 
 
 # fbgemm's FBGEMM_ENABLE_INSTRUCTIONS values that select kernels with 32-bit (VNNI) sums
@@ -101,48 +87,78 @@ def _quantize_rows(weight: Tensor) -> Tensor:
         return torch._make_per_channel_quantized_tensor(ints, scale, zero, 0)
 
 
-class Int8Linear(nn.Module):
-    """y = x W^T + b with W stored as int8 per output channel (fbgemm, dynamic activations)."""
+def _row_scaled(op: Callable, packed: Tensor, reduce_range: bool, bias: Tensor | None) -> Callable[[Tensor], Tensor]:
+    """fbgemm's dynamic product with one activation scale per row, as CTranslate2's int8.
 
-    def __init__(self, weight: Tensor, bias: Tensor | None):
+    Why: fbgemm quantises the whole input with one range, so in an encoder window (1,500 frames) a
+    loud frame sets the step for the quiet ones; on base that made greedy decoding loop on the
+    benchmark clip (a 30 s window of repeated words; text equal to float32's with per-row scales).
+    Each row is divided by its own largest magnitude before the call, which then quantises rows
+    that all span [-1, 1], and the result is scaled back: y = (W (x / s) + b - b) s + b. One row is
+    passed as it is (its range is the tensor's). It costs two passes over the input and three over
+    the output (5-30 % of an encoder product), so the decoder, whose rows are one text's positions
+    or beams of similar range, keeps fbgemm's one range (`Int8Linear.row_scaled`)."""
+    tiny = torch.finfo(torch.float32).tiny
+
+    def product(x: Tensor) -> Tensor:
+        if x.numel() == x.shape[-1]:
+            return op(x, packed, reduce_range)
+        scale = x.abs().amax(dim=-1, keepdim=True).clamp_min_(tiny)
+        y = op(x / scale, packed, reduce_range)
+        if bias is None:
+            return y.mul_(scale)
+        return y.sub_(bias).mul_(scale).add_(bias)
+
+    return product
+
+
+class Int8Linear(nn.Module):
+    """y = x W^T + b with W stored as int8 per output channel (fbgemm, dynamic activations with one
+    scale per row: `_row_scaled`)."""
+
+    def __init__(self, weight: Tensor, bias: Tensor | None, row_scaled: bool = False):
         super().__init__()
         self.in_features, self.out_features = weight.shape[1], weight.shape[0]
+        self.row_scaled = row_scaled   # one activation scale per row (the encoder's), else per call
         qweight = _quantize_rows(weight.detach())
         b = None if bias is None else bias.detach().float()
         self._packed = torch.ops.quantized.linear_prepack(qweight, b)
+        self._bias = b   # the packed product adds it; row scaling takes it out and back (_row_scaled)
         # 7-bit activations where the kernels' 16-bit pair sums could saturate (module docstring)
         self.reduce_range = not fbgemm_has_vnni()
 
     @classmethod
-    def from_linear(cls, linear: nn.Linear) -> "Int8Linear":
-        return cls(linear.weight, linear.bias)
+    def from_linear(cls, linear: nn.Linear, row_scaled: bool = False) -> "Int8Linear":
+        return cls(linear.weight, linear.bias, row_scaled)
 
     def forward(self, x: Tensor) -> Tensor:
         flat = x.reshape(-1, self.in_features)
         if flat.dtype != torch.float32:
             flat = flat.float()
-        out = torch.ops.quantized.linear_dynamic(flat, self._packed, self.reduce_range)
-        return out.view(*x.shape[:-1], self.out_features)
+        return self.function()(flat).view(*x.shape[:-1], self.out_features)
 
     def function(self) -> Callable[[Tensor], Tensor]:
         """The product as a bare call for the decoding loop (decoder_plan.py): float32 input of any
         shape (..., in_features), no module call, no reshapes."""
         op, packed, reduce_range = torch.ops.quantized.linear_dynamic.default, self._packed, self.reduce_range
+        if self.row_scaled:
+            return _row_scaled(op, packed, reduce_range, self._bias)
         return lambda x: op(x, packed, reduce_range)
 
     def extra_repr(self) -> str:
         bits = 7 if self.reduce_range else 8
-        return f"in_features={self.in_features}, out_features={self.out_features}, int8 ({_ENGINE}, {bits}-bit activations)"
+        scales = "per row" if self.row_scaled else "per call"
+        return f"in_features={self.in_features}, out_features={self.out_features}, int8 ({_ENGINE}, {bits}-bit activations, scaled {scales})"
 
 
-def _swap_linears(module: nn.Module) -> int:
+def _swap_linears(module: nn.Module, row_scaled: bool = False) -> int:
     count = 0
     for name, child in list(module.named_children()):
         if isinstance(child, nn.Linear):
-            setattr(module, name, Int8Linear.from_linear(child))
+            setattr(module, name, Int8Linear.from_linear(child, row_scaled))
             count += 1
         else:
-            count += _swap_linears(child)
+            count += _swap_linears(child, row_scaled)
     return count
 
 
@@ -162,6 +178,8 @@ def apply_compute_type(model: Whisper, compute_type: str | None, device: str | t
     current = getattr(model, "compute_type", DEFAULT_COMPUTE_TYPE)
     if current == ct:
         model.compute_type = ct  # recorded, so transcribe computes in float32 on CUDA too
+        if not hasattr(model, "kernels"):
+            kernels.apply(model, kernels.choose(model, ct))
         return model
     if current != DEFAULT_COMPUTE_TYPE:
         raise ValueError(f"the model is already {current}; load it again to use {ct}")
@@ -169,14 +187,11 @@ def apply_compute_type(model: Whisper, compute_type: str | None, device: str | t
         torch.backends.quantized.engine = _ENGINE
         for block in model.decoder.blocks:  # one int8 product for q, k, v per decoding step
             block.attn.int8_qkv = Int8Linear(*stacked_qkv(block.attn))
-        _swap_linears(model.encoder)
+        _swap_linears(model.encoder, row_scaled=True)   # 1,500 frames of mixed loudness: a scale per frame
         _swap_linears(model.decoder)
-        model.attention_dtype = int8_attention_dtype()
-        if model.attention_dtype != torch.float32:
-            for block in model.encoder.blocks:
-                block.attn.attention_dtype = model.attention_dtype
         # the decoder plan remakes this copy whenever the embedding changes (decoder_plan.py)
         model.decoder.int8_projection = Int8Linear(model.decoder.token_embedding.weight, None)
         model.decoder.int8_projection.source = fingerprint(model.decoder.token_embedding.weight)
     model.compute_type = ct
-    return model
+    # attention dtypes (int8) and packing (float32): what measured faster on this CPU (kernels.py)
+    return kernels.apply(model, kernels.choose(model, ct))

@@ -35,6 +35,7 @@ from torch import Tensor, nn
 from whisper.model import AudioEncoder, Conv1d, LayerNorm, ModelDimensions, ResidualAttentionBlock, TextDecoder, Whisper
 
 from tts_temp.asr import packaged
+from tts_temp.asr.cache import cache_dir  # noqa: F401  (converted checkpoints live there; re-exported)
 from tts_temp.asr.quantize import apply_compute_type, check_compute_type
 from tts_temp.audio import atomic_write, write_atomic_bytes
 from tts_temp.errors import UserError
@@ -45,14 +46,6 @@ CONVERTER_VERSION = 2  # bump when the conversion changes, so stale caches are r
 # CTranslate2 DataType ids -> numpy dtypes; bfloat16 (5) is read as raw uint16 and widened.
 _DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16, 5: np.uint16}
 _BFLOAT16 = 5
-
-
-def cache_dir() -> Path:
-    """Where converted checkpoints live: $TTS_TEMP_CACHE, else $XDG_CACHE_HOME/tts_temp."""
-    if env := os.environ.get("TTS_TEMP_CACHE"):
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "tts_temp"
 
 
 def bundled_model_dir() -> Path:
