@@ -43,8 +43,7 @@ ENCODER_KERNELS = ("float32", "bfloat16")   # SDPA in that dtype
 # float32 / bfloat16: SDPA in that dtype, the caches too; bfloat16-matmul: bfloat16 cross-attention K/V
 # through two matmuls and a float32 softmax, the self-attention cache float32 (inference.py)
 DECODER_KERNELS = ("float32", "bfloat16", "bfloat16-matmul")
-# a lower precision or an extra copy must win by this much to be chosen: the timings are noisy, and
-# float32 attention is the more exact, the unpacked projection the smaller
+# a lower precision must win by this much to be chosen: the timings are noisy, and float32 is the more exact
 MARGIN = 0.95
 _VERSION = 2  # bump when what is measured changes: older cache entries are then measured again
 
@@ -61,19 +60,19 @@ class CpuInfo:
 @lru_cache(maxsize=1)
 def cpu_info() -> CpuInfo:
     """The CPU's model name and its ISA flags (Linux /proc/cpuinfo; elsewhere the platform's name)."""
-    name, flags = platform.processor() or platform.machine(), set()
+    name, flags = "", set()
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
                 key, _, value = line.partition(":")
-                if key.strip() == "model name" and name in ("", platform.machine(), platform.processor()):
+                if key.strip() == "model name" and not name:
                     name = value.strip()
                 elif key.strip() == "flags":
                     flags = set(value.split())
                     break
     except OSError:
         pass
-    return CpuInfo(name, tuple(f for f in ISA_FLAGS if f in flags))
+    return CpuInfo(name or platform.processor() or platform.machine(), tuple(f for f in ISA_FLAGS if f in flags))
 
 
 @dataclass(frozen=True)
