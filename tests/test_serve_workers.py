@@ -45,11 +45,14 @@ def children(pid: int) -> list[int]:
 
 
 def alive(pid: int) -> bool:
+    """Until the whole process has exited: a killed process's main thread is a zombie (Z) while its other
+    threads are still exiting, and until they have, its parent can neither reap it nor see it dead."""
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        threads = len(os.listdir(f"/proc/{pid}/task"))
     except OSError:
         return False
-    return state != "Z"
+    return state != "Z" or threads > 1
 
 
 def workers(pid: int) -> list[int]:
