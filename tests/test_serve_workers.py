@@ -17,6 +17,8 @@ import pytest
 httpx = pytest.importorskip("httpx2")
 from serve_server import JFK, ROOT, env, free_port, health, serve  # noqa: E402
 
+from tts_temp.tts.defaults import DEFAULT_VOICE  # noqa: E402
+
 SLOW = {"model": "tts-1", "input": " ".join(["The birch canoe slid on the smooth planks."] * 8),
         "response_format": "wav", "seed": 1}
 SHORT = {"model": "tts-1", "input": "Glue the sheet to the dark blue background.", "response_format": "wav",
@@ -43,11 +45,14 @@ def children(pid: int) -> list[int]:
 
 
 def alive(pid: int) -> bool:
+    """Until the whole process has exited: a killed process's main thread is a zombie (Z) while its other
+    threads are still exiting, and until they have, its parent can neither reap it nor see it dead."""
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        threads = len(os.listdir(f"/proc/{pid}/task"))
     except OSError:
         return False
-    return state != "Z"
+    return state != "Z" or threads > 1
 
 
 def workers(pid: int) -> list[int]:
@@ -144,6 +149,36 @@ def test_the_server_stops_without_leaving_a_process(sig):
             proc.wait()
         for p in children(proc.pid):
             os.kill(p, signal.SIGKILL)
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of one process (VmRSS in /proc/PID/status), MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmRSS for pid {pid}")
+
+
+# tiny.en alone is 37.2 M parameters, 142 MiB of float32, held by every worker; the shipped voices add more.
+# A server process holding its own copy sits at a worker's size or above (it imports as much, and uvicorn).
+HELD_BY_A_WORKER_MIB = 100
+
+
+def test_with_worker_processes_the_server_process_holds_no_model():
+    """The server answers lookups from the workers' catalogue (N copies of the models, not N + 1): its
+    resident memory is a worker's less the weights, and the lookups still answer as before."""
+    with serve("--model", "tiny.en", "--workers", "2", "--worker-kind", "process") as s:
+        pids = workers(s.proc.pid)
+        assert len(pids) == 2
+        server, each = rss_mib(s.proc.pid), [rss_mib(p) for p in pids]
+        assert server < min(each) - HELD_BY_A_WORKER_MIB, f"server {server:.0f} MiB, workers {each} MiB"
+        models = httpx.get(s.api + "/models", timeout=30).json()["data"]
+        assert {"tiny.en", "whisper-1", "tts-1", DEFAULT_VOICE} <= {m["id"] for m in models}
+        voices = {v["id"]: v for v in httpx.get(s.api + "/audio/voices", timeout=30).json()["data"]}
+        assert voices["alloy"]["alias_of"] == DEFAULT_VOICE and voices[DEFAULT_VOICE]["sample_rate"] > 0
+        refused = httpx.post(s.api + "/audio/translations", files={"file": ("jfk.wav", JFK.read_bytes())},
+                             data={"model": "tiny.en"}, timeout=30)
+        assert refused.status_code == 400 and "English-only" in refused.json()["error"]["message"]
 
 
 def _ok(url: str) -> bool:

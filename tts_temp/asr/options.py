@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 from whisper.decoding import DecodingOptions
@@ -240,7 +240,15 @@ def make_options(model: Whisper, options: TranscribeOptions | None = None, /, **
     return replace(options, decoding=decoding, sampling=sampling)
 
 
-def in_models_language(options: TranscribeOptions, model: Whisper) -> TranscribeOptions:
+class Languages(Protocol):
+    """What `in_models_language` reads of a model: a loaded Whisper, or the server's card for one
+    (the server process of `tts-temp serve` holds no weights)."""
+
+    @property
+    def is_multilingual(self) -> bool: ...
+
+
+def in_models_language(options: TranscribeOptions, model: Languages) -> TranscribeOptions:
     """The options with English as the language when the model is English-only and was asked for
     another (as whisper does); the same object otherwise."""
     if model.is_multilingual or options.decoding.language in (None, "en"):

@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from tts_temp.serve import errors
 from tts_temp.serve.errors import ApiError, busy
-from tts_temp.serve.registry import Registry, load_registry
+from tts_temp.serve.registry import Catalogue
 from tts_temp.serve.types import ErrorResponse, Health
 from tts_temp.serve.workers import KINDS, make_pool
 
@@ -51,18 +51,18 @@ class ServeConfig:
 
 
 class ServerState:
-    """What the routers share: the registry (None while loading), the pool, the config.
+    """What the routers share: the catalogue (None while loading), the pool, the config.
 
-    The server's own registry answers the lookups (names, defaults, what a model can do); with
-    worker processes each worker loads its own copy at start and runs the models."""
+    The catalogue answers the lookups (names, defaults, what a model can do); the models themselves
+    are loaded where the jobs run: once in this process for thread workers, once in each worker
+    process otherwise (this process then holds no weights)."""
 
-    def __init__(self, config: ServeConfig, loader: Callable[[ServeConfig], Registry] | None = None):
+    def __init__(self, config: ServeConfig):
         self.config = config
         self.pool = make_pool(config.worker_kind, config.workers, config.queue, config.threads)
-        self.registry: Registry | None = None
+        self.catalogue: Catalogue | None = None
         self._status, self._detail = "loading", None
         self.started = int(time.time())
-        self._loader = loader or (lambda c: load_registry(c, log=log.info))
         self.on_failure: Callable[[str], None] = lambda message: None
 
     @property
@@ -75,10 +75,11 @@ class ServerState:
 
     def load(self) -> None:
         try:
-            self.pool.start(self.config)   # worker processes load while this process does
-            registry = self._loader(self.config)
-            self.pool.ready(registry)
-            self.registry = registry
+            self.pool.start(self.config)
+            catalogue = self.pool.ready()
+            for line in catalogue.summary():
+                log.info(line)
+            self.catalogue = catalogue
             self._status = "ok"
             log.info("ready")
         except Exception as exc:  # a model that does not load stops the server with its message
@@ -87,14 +88,14 @@ class ServerState:
             self.pool.shutdown()
             self.on_failure(self._detail)
 
-    def ready(self) -> Registry:
+    def ready(self) -> Catalogue:
         if self.pool.failure is not None:
             raise ApiError(503, self.detail or "", code="worker_failed")
-        if self.registry is None:
+        if self.catalogue is None:
             if self.status == "failed":
                 raise ApiError(503, f"the server failed to load: {self.detail}", code="load_failed")
             raise busy("the server is loading its models; retry shortly", retry_after=5)
-        return self.registry
+        return self.catalogue
 
 
 class UploadLimit:
@@ -146,11 +147,10 @@ def page() -> str:
     return resources.files("tts_temp.serve").joinpath("static/index.html").read_text(encoding="utf-8")
 
 
-def create_app(config: ServeConfig, loader: Callable[[ServeConfig], Registry] | None = None,
-               load_in_background: bool = True) -> FastAPI:
+def create_app(config: ServeConfig, load_in_background: bool = True) -> FastAPI:
     from tts_temp.serve.routers import models, speech, stt
 
-    state = ServerState(config, loader)
+    state = ServerState(config)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI):

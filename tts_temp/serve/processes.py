@@ -3,6 +3,8 @@
 Why processes: whisper's decoding loop is Python between small kernels and holds the GIL, so
 threads in one process barely overlap; processes do, as uvicorn's and gunicorn's workers do.
 Processes are spawned, not forked (a fork of a process that has started OpenMP threads can hang).
+Once loaded, a worker sends back its registry's catalogue (names, defaults, what each model can do):
+the server answers lookups from the first worker's and loads no model itself, so memory is N copies.
 
 One thread in the server per worker takes jobs from a shared queue, sends each to its process and
 waits for the answer or the process's death. A worker that dies is logged, its request fails with
@@ -24,6 +26,7 @@ from concurrent.futures import Future
 from multiprocessing.connection import Connection, wait
 from typing import Any, Callable
 
+from tts_temp.serve.registry import Catalogue
 from tts_temp.serve.workers import Pool, set_threads
 
 log = logging.getLogger("tts_temp.serve")
@@ -55,11 +58,12 @@ def worker_main(conn: Connection, config: Any, threads: int) -> None:
     try:
         from tts_temp.serve.registry import load_registry
 
-        registry = load_registry(config, log=lambda *_: None)
+        registry = load_registry(config)
+        catalogue = registry.describe()
     except BaseException as exc:  # noqa: BLE001 - any failure to load is reported, then the worker exits
         conn.send(("failed", _first_line(exc)))
         return
-    conn.send(("ready", os.getpid()))
+    conn.send(("ready", catalogue))
     while True:
         try:
             job = conn.recv()
@@ -91,9 +95,10 @@ class _Worker:
                                 name=f"tts-temp-worker-{index}")
         self.proc.start()
         child.close()   # only the worker holds its end: when the server goes, the worker reads EOF
+        self.catalogue: Catalogue | None = None   # what it loaded, once ready
 
     def wait_ready(self) -> str | None:
-        """None once loaded, else why it did not load."""
+        """None once loaded (its catalogue kept), else why it did not load."""
         ready = wait([self.conn, self.proc.sentinel])
         if self.conn in ready:
             try:
@@ -101,6 +106,7 @@ class _Worker:
             except (EOFError, OSError):
                 status, value = "failed", None
             if status == "ready":
+                self.catalogue = value
                 return None
             if value:
                 return value
@@ -144,7 +150,8 @@ class _Worker:
 
 
 class ProcessWorkers(Pool):
-    """`workers` processes, each with its own copy of the models and cores / workers torch threads."""
+    """`workers` processes, each with its own copy of the models and cores / workers torch threads; the
+    server process holds only their catalogue."""
 
     kind = "process"
 
@@ -159,16 +166,19 @@ class ProcessWorkers(Pool):
         self._config: Any = None
 
     def start(self, config: Any) -> None:
-        """Spawn the workers now, so they load while the server loads its own registry."""
+        """Spawn the workers; they load in parallel."""
         self._config = config
         self._slots = [_Worker(i, config, self.threads) for i in range(self.workers)]
 
-    def ready(self, registry: Any) -> None:
-        """Wait until every worker has loaded; one that does not load stops the server with its message."""
+    def ready(self) -> Catalogue:
+        """Wait until every worker has loaded; one that does not load stops the server with its message.
+        What they serve is the first worker's catalogue (each loaded the same options)."""
         failures = [f for f in (w.wait_ready() for w in self._slots) if f is not None]
         if failures:
             self.shutdown()
             raise RuntimeError(failures[0])
+        catalogue = self._slots[0].catalogue
+        assert catalogue is not None   # set by a successful wait_ready
         self._alive = self.workers
         log.info("%d worker process(es) ready: pids %s, %d torch thread(s) each", self.workers,
                  ", ".join(str(w.proc.pid) for w in self._slots), self.threads)
@@ -176,6 +186,7 @@ class ProcessWorkers(Pool):
             t = threading.Thread(target=self._serve, args=(i,), name=f"tts-temp-worker-{i}", daemon=True)
             t.start()
             self._threads.append(t)
+        return catalogue
 
     def submit(self, fn: Callable, args: tuple, exclusive: bool) -> Future:
         future: Future = Future()

@@ -2,9 +2,11 @@
 
 A job is a module-level function called as `fn(registry, *args)`, so the same job runs on a thread
 (with the server's own registry) or in a worker process (with the registry that process loaded at
-start; `processes`). Admission is decided on the event loop: at most `workers + queue` requests
-are running or waiting; one more is refused at once with a 503 and Retry-After rather than left
-to time out. Each worker gets cores / workers torch threads, so N workers never oversubscribe.
+start; `processes`). Either kind answers `ready()` with the registry's `Catalogue`, which is all the
+server's routers look names up in: with processes the server itself loads no model. Admission is
+decided on the event loop: at most `workers + queue` requests are running or waiting; one more is
+refused at once with a 503 and Retry-After rather than left to time out. Each worker gets
+cores / workers torch threads, so N workers never oversubscribe.
 
 Threads share one copy of the models, but whisper's decoding loop is Python between small kernels
 and holds the GIL, so a second thread adds little; processes are the default (see docs/serve.md).
@@ -21,7 +23,10 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from tts_temp.serve.registry import Catalogue
 
 T = TypeVar("T")
 KINDS = ("process", "thread")   # the first is the default
@@ -97,9 +102,12 @@ class Pool:
 
     # ---- the lifecycle: start (may begin loading), ready (blocks until the workers can take jobs), shutdown
     def start(self, config: Any) -> None:
-        pass
+        """Begin: `config` (the server's options) says what to load."""
+        raise NotImplementedError
 
-    def ready(self, registry: Any) -> None:
+    def ready(self) -> "Catalogue":
+        """Block until the workers have loaded and can take jobs; what they serve. A model that does not
+        load raises, with its message as the first line."""
         raise NotImplementedError
 
     def shutdown(self) -> None:
@@ -138,7 +146,7 @@ class Pool:
 
 
 class ThreadWorkers(Pool):
-    """`workers` threads over the server's own registry (one copy of the models)."""
+    """`workers` threads over one registry, loaded by the server process itself (one copy of the models)."""
 
     kind = "thread"
 
@@ -146,13 +154,20 @@ class ThreadWorkers(Pool):
         super().__init__(workers, queue, threads)
         self.lock = SharedExclusiveLock()
         self.registry: Any = None
+        self._config: Any = None
         # torch.set_num_threads in the main thread does not reach OpenMP in threads started later (each
         # has its own thread count, and GEMM results depend on it): every worker sets its own
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tts-temp-worker",
                                             initializer=set_threads, initargs=(self.threads,))
 
-    def ready(self, registry: Any) -> None:
-        self.registry = registry
+    def start(self, config: Any) -> None:
+        self._config = config
+
+    def ready(self) -> "Catalogue":
+        from tts_temp.serve.registry import load_registry
+
+        self.registry = load_registry(self._config)
+        return self.registry.describe()
 
     def submit(self, fn: Callable[..., T], args: tuple, exclusive: bool) -> Future:
         def call() -> T:

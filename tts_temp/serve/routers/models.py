@@ -39,9 +39,9 @@ async def get_model(request: Request, model_id: str) -> Model:
 @router.get("/audio/voices", response_model=VoiceList, summary="The served voices and OpenAI's voice names")
 async def list_voices(request: Request) -> VoiceList:
     reg = request.app.state.serve.ready()
-    data = [VoiceInfo(id=n, name=n, sample_rate=v.timing.sample_rate, default_temperature=v.default_temperature)
+    data = [VoiceInfo(id=n, name=n, sample_rate=v.sample_rate, default_temperature=v.default_temperature)
             for n, v in reg.voices.items()]
     default = reg.voices[reg.default_voice]
-    data += [VoiceInfo(id=n, name=n, sample_rate=default.timing.sample_rate, default_temperature=default.default_temperature,
-                   alias_of=reg.default_voice) for n in OPENAI_VOICES]
+    data += [VoiceInfo(id=n, name=n, sample_rate=default.sample_rate, default_temperature=default.default_temperature,
+                       alias_of=reg.default_voice) for n in OPENAI_VOICES]
     return VoiceList(data=data)

@@ -79,8 +79,7 @@ async def speech(request: Request, body: SpeechRequest) -> Response:
     from tts_temp.tts.synthesize import SynthesisOptions
 
     state = request.app.state.serve
-    registry = state.ready()
-    name, voice = registry.voice(body.model, body.voice)
+    name, voice = state.ready().voice(body.model, body.voice)
     if body.response_format in FFMPEG_ARGS and shutil.which("ffmpeg") is None:
         raise ApiError(400, f"response_format {body.response_format} needs ffmpeg on the server; use wav, flac or pcm",
                        param="response_format")

@@ -88,15 +88,14 @@ async def _handle(request: Request, task: Literal["transcribe", "translate"], fi
     from tts_temp.serve.cli_options import transcribe_options
 
     state = request.app.state.serve
-    registry = state.ready()
-    name, whisper_model = registry.asr_model(model)
-    if task == "translate" and not whisper_model.is_multilingual:
-        multi = [n for n, m in registry.models.items() if m.is_multilingual]
+    catalogue = state.ready()
+    name, card = catalogue.asr_model(model)
+    if task == "translate" and not card.is_multilingual:
         raise ApiError(400, f"model {name!r} is English-only and cannot translate; "
-                            f"multilingual models served: {', '.join(multi) or 'none'}", param="model")
-    served_type = getattr(whisper_model, "compute_type", "float32")
-    if compute_type not in (None, "", served_type):
-        raise ApiError(400, f"model {name!r} is served as {served_type}; compute types are chosen at start "
+                            f"multilingual models served: {', '.join(catalogue.multilingual()) or 'none'}",
+                       param="model")
+    if compute_type not in (None, "", card.compute_type):
+        raise ApiError(400, f"model {name!r} is served as {card.compute_type}; compute types are chosen at start "
                             f"(tts-temp serve --compute-type {compute_type})", param="compute_type")
     words = "word" in (granularities or [])
     if words and response_format != "verbose_json":
@@ -110,7 +109,7 @@ async def _handle(request: Request, task: Literal["transcribe", "translate"], fi
         **({"best_of": best_of} if best_of is not None else {}),
         **({"beam_size": beam_size} if beam_size is not None else {}),
         top_k=top_k, top_p=top_p)
-    options = in_models_language(options, whisper_model)   # as the CLI: an English-only model answers in English
+    options = in_models_language(options, card)   # as the CLI: an English-only model answers in English
     data = await file.read()
     transcript, duration = await state.pool.run(_decode, name, data, file.filename or "", options,
                                                 exclusive=words or vad_filter)
