@@ -462,12 +462,9 @@ def _build(checkpoint: dict, compute_type: str = DEFAULT_COMPUTE_TYPE, pages: Ma
     used = pages.used if pages is not None else (lambda name, part=None: None)
 
     def take(name: str) -> Tensor:
-        """A linear layer's stored tensor, owned (copied out of the mapping, whose pages then go back).
-        Before each weight the free heap goes back too: the last layer's temporaries (pages.py)."""
+        """A linear layer's stored tensor, owned (copied out of the mapping, whose pages then go back)."""
         if name not in stored:
             raise ValueError(f"missing {name}")
-        if name.endswith(".weight"):
-            trim_heap()
         tensor = stored.pop(name)
         if isinstance(tensor, torch.Tensor) and pages is not None:
             tensor = tensor.clone()
@@ -476,6 +473,7 @@ def _build(checkpoint: dict, compute_type: str = DEFAULT_COMPUTE_TYPE, pages: Ma
 
     if compute_type == "int8":
         quantize_linears(model, take)
+        trim_heap()  # the quantisation's temporaries, freed between the packed layers (pages.py)
     expected = model.state_dict()
     state = {}
     for name in list(stored):
