@@ -69,7 +69,7 @@ class BlockPlan:
 @dataclass(frozen=True)
 class DecoderPlan:
     blocks: tuple[BlockPlan, ...]
-    embedding: Tensor  # (n_vocab, n_state), float32: the token lookups
+    embedding: Tensor  # (n_vocab, n_state): the token lookups (an int8 model's may be half precision)
     positions: Tensor  # (n_text_ctx, n_state)
     ln: Norm
     project: Product  # final hidden states -> logits over the vocabulary
@@ -115,10 +115,15 @@ def _product(layer: nn.Module, dtype: torch.dtype) -> Product:
 
 
 def stacked_qkv(attn: nn.Module) -> tuple[Tensor, Tensor]:
-    """The (weight, bias) of query, key and value as one product (..., 3 * n_state). whisper's key
-    has no bias: its third of the bias is zero."""
-    bias = torch.cat([attn.query.bias, torch.zeros_like(attn.query.bias), attn.value.bias])
-    return torch.cat([attn.query.weight, attn.key.weight, attn.value.weight]), bias
+    """The (weight, bias) of an attention's query, key and value as one product (..., 3 * n_state)."""
+    return stack_qkv(attn.query.weight, attn.query.bias, attn.key.weight, attn.value.weight, attn.value.bias)
+
+
+def stack_qkv(query: Tensor, query_bias: Tensor, key: Tensor, value: Tensor,
+              value_bias: Tensor) -> tuple[Tensor, Tensor]:
+    """`stacked_qkv` from the tensors themselves (a loader has them before the module exists).
+    whisper's key has no bias: its third of the bias is zero."""
+    return torch.cat([query, key, value]), torch.cat([query_bias, torch.zeros_like(query_bias), value_bias])
 
 
 def _qkv(attn: nn.Module, dtype: torch.dtype) -> Product:

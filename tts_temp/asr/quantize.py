@@ -8,8 +8,9 @@ for every type.
 
 int8 swaps every linear layer of the encoder and the decoder for `Int8Linear` and gives the
 decoder an int8 copy of the output projection (`model.decoder.int8_projection`, used by
-`inference.project`); the token embedding itself stays float32 for the lookups. The kernels are
-PyTorch's own fbgemm dynamic-quantisation ops (`quantized::linear_prepack` /
+`inference.project`); the token embedding itself stays for the lookups (float32, or the
+checkpoint's half precision when the loader quantises while loading: `quantize_linears`, weights.py).
+The kernels are PyTorch's own fbgemm dynamic-quantisation ops (`quantized::linear_prepack` /
 `quantized::linear_dynamic`): int8 weights per output channel (symmetric), activations
 quantised per call from their own range, int32 accumulation, float32 out. They ship inside the
 torch wheel we already depend on (no new package) and run on any x86-64 CPU (AVX2, AVX-512,
@@ -32,7 +33,7 @@ from torch import Tensor, nn
 from whisper.model import Whisper
 
 from tts_temp.asr import attention, kernels
-from tts_temp.asr.decoder_plan import fingerprint, stacked_qkv
+from tts_temp.asr.decoder_plan import fingerprint, stack_qkv
 from tts_temp.errors import UserError
 
 COMPUTE_TYPES = ("float32", "int8", "float16")
@@ -68,22 +69,26 @@ def fbgemm_has_vnni() -> bool:
     return bool(torch.cpu._is_vnni_supported())
 
 
-_ROWS = 4096  # rows quantised at a time
+_ROWS = 1024  # rows quantised at a time
 
 
 def _quantize_rows(weight: Tensor) -> Tensor:
-    """Symmetric int8 per output row (scale = max |w| / 127), a block of rows at a time: no
-    temporary as large as the weight (the output projection's is the vocabulary matrix). Each row's
-    scale and integers depend on that row alone, so the blocks give the numbers of one whole call."""
-    blocks = [weight[i:i + _ROWS] for i in range(0, weight.shape[0], _ROWS)]
-    scale = (torch.cat([b.float().abs().amax(dim=1) for b in blocks]).clamp_min(1e-12) / 127.0).double()
-    zero = torch.zeros(weight.shape[0], dtype=torch.long)
+    """Symmetric int8 per output row (scale = max |w| / 127), a block of rows at a time: each block
+    widened to float32 once, no temporary as large as the weight (the output projection's is the
+    vocabulary matrix). Each row's scale and integers depend on that row alone, so the blocks give
+    the numbers of one whole call."""
+    n = weight.shape[0]
+    scale = torch.empty(n, dtype=torch.float64)
+    zero = torch.zeros(n, dtype=torch.long)
     ints = torch.empty(weight.shape, dtype=torch.int8)
     with warnings.catch_warnings():  # torch marks the quantised tensor type as deprecated
         warnings.simplefilter("ignore", UserWarning)
-        for i, block in zip(range(0, weight.shape[0], _ROWS), blocks):
-            rows = slice(i, i + block.shape[0])
-            ints[rows] = torch.quantize_per_channel(block.float(), scale[rows], zero[rows], 0, torch.qint8).int_repr()
+        for i in range(0, n, _ROWS):
+            rows = slice(i, min(i + _ROWS, n))
+            block = weight[rows].float()
+            scale[rows] = (block.abs().amax(dim=1).clamp_min(1e-12) / 127.0).double()
+            ints[rows] = torch.quantize_per_channel(block, scale[rows], zero[rows], 0, torch.qint8).int_repr()
+            del block
         return torch._make_per_channel_quantized_tensor(ints, scale, zero, 0)
 
 
@@ -127,10 +132,6 @@ class Int8Linear(nn.Module):
         # 7-bit activations where the kernels' 16-bit pair sums could saturate (module docstring)
         self.reduce_range = not fbgemm_has_vnni()
 
-    @classmethod
-    def from_linear(cls, linear: nn.Linear, row_scaled: bool = False) -> "Int8Linear":
-        return cls(linear.weight, linear.bias, row_scaled)
-
     def forward(self, x: Tensor) -> Tensor:
         flat = x.reshape(-1, self.in_features)
         if flat.dtype != torch.float32:
@@ -151,15 +152,55 @@ class Int8Linear(nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, int8 ({_ENGINE}, {bits}-bit activations, scaled {scales})"
 
 
-def _swap_linears(module: nn.Module, row_scaled: bool = False) -> int:
-    count = 0
-    for name, child in list(module.named_children()):
-        if isinstance(child, nn.Linear):
-            setattr(module, name, Int8Linear.from_linear(child, row_scaled))
-            count += 1
-        else:
-            count += _swap_linears(child, row_scaled)
-    return count
+Take = Callable[[str], Tensor]
+"""A weight by its name in the model's state dict, e.g. "encoder.blocks.0.mlp.0.weight"."""
+
+
+@torch.no_grad()
+def quantize_linears(model: Whisper, take: Take | None = None) -> None:
+    """Every linear layer of the encoder and the decoder as an `Int8Linear`, and each decoder block's
+    q/k/v as one stacked int8 product (`int8_qkv`, one product per decoding step), in place, a layer
+    at a time.
+
+    `take(name)` gives each float weight (default: the module's own). The loader gives the
+    checkpoint's tensors instead (weights.py), on a model built on the meta device, so the float32
+    model is never made: the numbers are the same, since `_quantize_rows` widens each block to
+    float32 exactly as a float32 model would hold it. Shapes are checked against the module's.
+    """
+    take = take or model.get_parameter  # looked up when needed: each float32 layer goes with its swap
+    torch.backends.quantized.engine = _ENGINE
+
+    def weight(name: str, like: Tensor | None) -> Tensor | None:
+        if like is None:
+            return None
+        tensor = take(name)
+        if not isinstance(tensor, Tensor) or not tensor.is_floating_point() or tensor.shape != like.shape:
+            got = tuple(tensor.shape) if isinstance(tensor, Tensor) else type(tensor).__name__
+            raise ValueError(f"{name}: {got} where the model has a float {tuple(like.shape)}")
+        return tensor
+
+    def swap(parent: nn.Module, child: str, prefix: str) -> None:
+        linear = getattr(parent, child)
+        # the encoder's 1,500 frames of mixed loudness get one activation scale each (_row_scaled)
+        setattr(parent, child, Int8Linear(weight(f"{prefix}.weight", linear.weight),
+                                          weight(f"{prefix}.bias", linear.bias), prefix.startswith("encoder.")))
+
+    for i, block in enumerate(model.decoder.blocks):  # the self-attention's q, k, v stacked, then each
+        attn, prefix = block.attn, f"decoder.blocks.{i}.attn"
+        q, k, v = (weight(f"{prefix}.{n}.weight", getattr(attn, n).weight) for n in ("query", "key", "value"))
+        qb, vb = weight(f"{prefix}.query.bias", attn.query.bias), weight(f"{prefix}.value.bias", attn.value.bias)
+        attn.int8_qkv = Int8Linear(*stack_qkv(q, qb, k, v, vb))
+        attn.query, attn.key, attn.value = Int8Linear(q, qb), Int8Linear(k, None), Int8Linear(v, vb)
+    for side in ("encoder", "decoder"):
+        for name, module in list(getattr(model, side).named_modules()):
+            for child, layer in list(module.named_children()):
+                if isinstance(layer, nn.Linear):
+                    swap(module, child, ".".join(filter(None, (side, name, child))))
+
+
+def _linears_quantized(model: Whisper) -> bool:
+    return all(hasattr(block.attn, "int8_qkv") for block in model.decoder.blocks) and not any(
+        isinstance(m, nn.Linear) for side in (model.encoder, model.decoder) for m in side.modules())
 
 
 @torch.no_grad()
@@ -185,10 +226,8 @@ def apply_compute_type(model: Whisper, compute_type: str | None, device: str | t
         raise ValueError(f"the model is already {current}; load it again to use {ct}")
     if ct == "int8":
         torch.backends.quantized.engine = _ENGINE
-        for block in model.decoder.blocks:  # one int8 product for q, k, v per decoding step
-            block.attn.int8_qkv = Int8Linear(*stacked_qkv(block.attn))
-        _swap_linears(model.encoder, row_scaled=True)   # 1,500 frames of mixed loudness: a scale per frame
-        _swap_linears(model.decoder)
+        if not _linears_quantized(model):  # the loader may have done it while loading (weights.py)
+            quantize_linears(model)
         # the decoder plan remakes this copy whenever the embedding changes (decoder_plan.py)
         model.decoder.int8_projection = Int8Linear(model.decoder.token_embedding.weight, None)
         model.decoder.int8_projection.source = fingerprint(model.decoder.token_embedding.weight)

@@ -17,6 +17,7 @@ as such and leaves the cache alone.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -26,7 +27,7 @@ import sys
 import threading
 from dataclasses import asdict
 from pathlib import Path
-from typing import BinaryIO, Sequence
+from typing import BinaryIO, Callable, Sequence
 
 import numpy as np
 import torch
@@ -36,7 +37,8 @@ from whisper.model import AudioEncoder, Conv1d, LayerNorm, ModelDimensions, Resi
 
 from tts_temp.asr import packaged
 from tts_temp.asr.cache import cache_dir  # noqa: F401  (converted checkpoints live there; re-exported)
-from tts_temp.asr.quantize import apply_compute_type, check_compute_type
+from tts_temp.asr.pages import MappedPages, trim_heap
+from tts_temp.asr.quantize import DEFAULT_COMPUTE_TYPE, apply_compute_type, check_compute_type, quantize_linears
 from tts_temp.audio import atomic_write, write_atomic_bytes
 from tts_temp.errors import UserError
 
@@ -374,13 +376,21 @@ def _converted(model_dir: str | os.PathLike | None, parts: Sequence[Path] | None
 _EMBEDDING = "decoder.token_embedding.weight"
 
 
-def _transposed(embedding: Tensor, dtype: torch.dtype) -> Tensor:
+_ROWS = 4096  # vocabulary rows copied at a time
+
+
+def _transposed(embedding: Tensor, dtype: torch.dtype, used: Callable[[Tensor], None] = lambda part: None) -> Tensor:
     """The token embedding as a view of its contiguous transpose, (n_state, n_vocab): the one copy of
     the vocabulary matrix serves both the output projection (decoder_plan.FloatProjection streams
     that layout; it measured faster than the row layout) and the token lookups, a few rows a step,
-    through the view."""
+    through the view. Copied a block of rows at a time, each block handed to `used` once copied (a
+    mapped file's pages go back as the copy proceeds, so the file's matrix and ours never both sit
+    in memory whole)."""
     matrix = torch.empty((embedding.shape[1], embedding.shape[0]), dtype=dtype)
-    matrix.copy_(embedding.T)
+    for i in range(0, embedding.shape[0], _ROWS):
+        part = embedding[i:i + _ROWS]
+        matrix[:, i:i + _ROWS].copy_(part.T)
+        used(part)
     return matrix.T
 
 
@@ -415,20 +425,48 @@ def _empty_whisper(dims: ModelDimensions) -> Whisper:
     return model
 
 
-def _build(checkpoint: dict) -> Whisper:
+def _lookup_dtype(stored: Tensor, compute_type: str) -> torch.dtype:
+    """What the token embedding is kept in: float32, except for an int8 model from a half-precision
+    checkpoint, which keeps the checkpoint's own precision. Why: an int8 model projects with its int8
+    copy (quantize.py) and only looks rows up in this one, and widening a half-precision number to
+    float32 is exact, so the lookups give the same numbers from half the bytes (base: 53 MB less)."""
+    if compute_type == "int8" and stored.dtype in (torch.float16, torch.bfloat16):
+        return stored.dtype
+    return torch.float32
+
+
+def _build(checkpoint: dict, compute_type: str = DEFAULT_COMPUTE_TYPE, pages: MappedPages | None = None) -> Whisper:
     """The model, its weights taken over from the checkpoint instead of copied into a second model.
 
     The modules are made on the meta device (no random weights that would only be overwritten);
     each stored tensor then becomes the parameter itself, converted to the parameter's dtype one
-    at a time and dropped from the checkpoint as it goes, so a half-precision file never sits in
-    memory beside its whole float32 model. The buffers whisper does not store (the decoder's
-    causal mask, the default alignment heads) are made as whisper makes them.
+    at a time and dropped from the checkpoint as it goes (`pages`, for a mapped file: its pages
+    given back as they are used), so a half-precision file never sits in memory beside its whole
+    float32 model. For int8 each linear layer is quantised from the stored tensor as it is taken
+    (quantize.quantize_linears): no float32 copy of a linear weight is ever made. The buffers
+    whisper does not store (the decoder's causal mask, the default alignment heads) are made as
+    whisper makes them.
     """
     dims = ModelDimensions(**checkpoint["dims"])
     model = _empty_whisper(dims)
     stored = checkpoint["model_state_dict"]
     if not isinstance(stored, dict):
         raise TypeError("model_state_dict is not a dict")
+    used = pages.used if pages is not None else (lambda name, part=None: None)
+
+    def take(name: str) -> Tensor:
+        """A linear layer's stored tensor, owned (copied out of the mapping, whose pages then go back)."""
+        if name not in stored:
+            raise ValueError(f"missing {name}")
+        tensor = stored.pop(name)
+        if isinstance(tensor, torch.Tensor) and pages is not None:
+            tensor = tensor.clone()
+            used(name)
+        return tensor
+
+    if compute_type == "int8":
+        quantize_linears(model, take)
+        trim_heap()  # the quantisation's temporaries, freed between the packed layers (pages.py)
     expected = model.state_dict()
     state = {}
     for name in list(stored):
@@ -436,10 +474,12 @@ def _build(checkpoint: dict) -> Whisper:
         want = expected.get(name)
         if want is None or not isinstance(tensor, torch.Tensor):
             state[name] = tensor  # load_state_dict names what does not fit
-        elif name == _EMBEDDING and tensor.ndim == 2:
-            state[name] = _transposed(tensor, want.dtype)
+            continue
+        if name == _EMBEDDING and tensor.ndim == 2:
+            state[name] = _transposed(tensor, _lookup_dtype(tensor, compute_type), functools.partial(used, name))
         else:
             state[name] = tensor.to(want.dtype, copy=True)  # nothing may keep the file mapped
+        used(name)
     model.load_state_dict(state, assign=True)  # strict: names and shapes are checked
     del state
     model.decoder.register_buffer("mask", torch.empty(dims.n_text_ctx, dims.n_text_ctx).fill_(-np.inf).triu_(1),
@@ -455,7 +495,11 @@ def _build(checkpoint: dict) -> Whisper:
     leftover = [name for name, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
     if leftover:
         raise ValueError(f"not loaded: {', '.join(leftover)}")
-    return model.eval()
+    model.eval()
+    if compute_type == "int8":
+        apply_compute_type(model, "int8", "cpu")
+    trim_heap()
+    return model
 
 
 def _reason(exc: BaseException) -> str:
@@ -464,24 +508,30 @@ def _reason(exc: BaseException) -> str:
 
 
 def load_checkpoint(path: str | os.PathLike | io.BytesIO, device: str | torch.device = "cpu",
-                    name: str | None = None) -> Whisper:
+                    name: str | None = None, compute_type: str = DEFAULT_COMPUTE_TYPE) -> Whisper:
     """Load an openai-whisper checkpoint (a file, or bytes in memory); a broken one is a
-    `DamagedCheckpoint`, a device that cannot take the model a plain UserError."""
+    `DamagedCheckpoint`, a device that cannot take the model a plain UserError. `compute_type`
+    "int8" quantises while loading (`_build`); float16 is applied after, by `load_model`."""
     name = name or str(path)
     try:
-        # a file is mapped, not read: its (half-precision) pages are dropped with the mapping once
-        # `_build` has converted every tensor, where freed heap memory would stay with the process
+        # a file is mapped, not read: its (half-precision) pages go back page group by page group as
+        # `_build` converts the tensors (pages.py), where freed heap memory would stay with the process
         mmap = not isinstance(path, io.IOBase)
         checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as exc:  # unpickling
         raise DamagedCheckpoint(f"{name}: not a usable openai-whisper checkpoint ({_reason(exc)})") from exc
-    return load_state(checkpoint, device, name)
+    return load_state(checkpoint, device, name, compute_type, mapped=Path(path) if mmap else None)
 
 
-def load_state(checkpoint: dict, device: str | torch.device, name: str) -> Whisper:
-    """`load_checkpoint` for a checkpoint already unpickled (taken over: its tensors are consumed)."""
+def load_state(checkpoint: dict, device: str | torch.device, name: str, compute_type: str = DEFAULT_COMPUTE_TYPE,
+               mapped: Path | None = None) -> Whisper:
+    """`load_checkpoint` for a checkpoint already unpickled (taken over: its tensors are consumed).
+    `mapped`: the file its tensors are memory-mapped from, whose pages are given back as they are used."""
+    compute_type = check_compute_type(compute_type, device)
     try:
-        model = _build(checkpoint)
+        stored = checkpoint.get("model_state_dict") if isinstance(checkpoint, dict) else None
+        pages = MappedPages(mapped, stored) if mapped is not None and isinstance(stored, dict) else None
+        model = _build(checkpoint, compute_type, pages)
     except Exception as exc:  # unpickling, missing keys, shape mismatches: all "corrupt"
         raise DamagedCheckpoint(f"{name}: not a usable openai-whisper checkpoint ({_reason(exc)})") from exc
     return to_device(model, torch.device(device))
@@ -547,26 +597,26 @@ def load_model(name_or_path: str = BUNDLED, device: str | torch.device | None = 
     """
     device = resolve_device(device)
     compute_type = resolve_compute_type(compute_type, device)
-    return apply_compute_type(_load(str(name_or_path), device), compute_type, device)
+    return apply_compute_type(_load(str(name_or_path), device, compute_type), compute_type, device)
 
 
-def _load(name: str, device: torch.device) -> Whisper:
+def _load(name: str, device: torch.device, compute_type: str) -> Whisper:
     path = Path(os.path.expanduser(name))    # "~nobody" stays as written (pathlib would raise)
     if path.is_dir():
         if not (path / "model.bin").is_file():
             raise UserError(f"{path}: a model directory must hold a CTranslate2 model.bin")
-        return _load_converted(path, None, device)
+        return _load_converted(path, None, device, compute_type)
     if path.is_file():
-        return load_checkpoint(path, device)
+        return load_checkpoint(path, device, compute_type=compute_type)
     if name == BUNDLED:
-        return _load_converted(None, None, device)
+        return _load_converted(None, None, device, compute_type)
     if name in packaged.MODELS:
         found = packaged.locate(name)
         if found is not None:
-            return _load_converted(found.model_dir, found.parts, device)
+            return _load_converted(found.model_dir, found.parts, device, compute_type)
     cached = _whisper_cache_file(name)
     if cached is not None and cached.is_file():
-        model = load_checkpoint(cached, device)
+        model = load_checkpoint(cached, device, compute_type=compute_type)
         model.set_alignment_heads(whisper._ALIGNMENT_HEADS[name])
         return model
     if name in packaged.MODELS:
@@ -590,7 +640,8 @@ def _warn_once(message: str) -> None:
     print(f"tts-temp: warning: {message}", file=sys.stderr)
 
 
-def _load_converted(model_dir: Path | None, parts: Sequence[Path] | None, device: torch.device) -> Whisper:
+def _load_converted(model_dir: Path | None, parts: Sequence[Path] | None, device: torch.device,
+                    compute_type: str) -> Whisper:
     """Convert (or reuse the cache) and load. A cached file that fails to load although its checksum
     matched is rebuilt once; an unwritable cache leaves the conversion in memory."""
     name = str(model_dir or "the bundled model")
@@ -598,16 +649,16 @@ def _load_converted(model_dir: Path | None, parts: Sequence[Path] | None, device
         target = _convert_or_fail(model_dir, parts)
     except CacheUnwritable as exc:
         _warn_once(f"cannot write the model cache ({exc}); converting in memory, every run")
-        return load_state(exc.checkpoint, device, name)
+        return load_state(exc.checkpoint, device, name, compute_type)
     try:
-        return load_checkpoint(target, device, name=str(target))
+        return load_checkpoint(target, device, name=str(target), compute_type=compute_type)
     except DamagedCheckpoint:  # checksum right, still unloadable (a converter bug): convert once more
         target.unlink(missing_ok=True)
         try:
             target = _convert_or_fail(model_dir, parts)
         except CacheUnwritable as exc:
-            return load_state(exc.checkpoint, device, name)
-        return load_checkpoint(target, device, name=str(target))
+            return load_state(exc.checkpoint, device, name, compute_type)
+        return load_checkpoint(target, device, name=str(target), compute_type=compute_type)
 
 
 def _convert_or_fail(model_dir: Path | None, parts: Sequence[Path] | None = None) -> Path:
