@@ -19,7 +19,9 @@ from serve_server import JFK, ROOT, env, free_port, health, serve  # noqa: E402
 
 from tts_temp.tts.defaults import DEFAULT_VOICE  # noqa: E402
 
-SLOW = {"model": "tts-1", "input": " ".join(["The birch canoe slid on the smooth planks."] * 8),
+# long enough to be still running a second after it is sent on a fast machine (8 sentences were not:
+# about 1 s of synthesis on a 2-core EPYC); the stop tests take its answer or its 503 alike
+SLOW = {"model": "tts-1", "input": " ".join(["The birch canoe slid on the smooth planks."] * 40),
         "response_format": "wav", "seed": 1}
 SHORT = {"model": "tts-1", "input": "Glue the sheet to the dark blue background.", "response_format": "wav",
          "seed": 2}
