@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import contextlib
 import os
-import platform
 import signal
 import socket
 import statistics
@@ -33,16 +32,6 @@ JFK = ROOT / "tts_temp" / "data" / "jfk.wav"
 SPEECH = {"model": "tts-1", "voice": "alloy", "input": "The birch canoe slid on the smooth planks.",
           "response_format": "wav"}
 TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def free_port() -> int:
@@ -139,8 +128,10 @@ def main() -> None:
     p.add_argument("--concurrency", type=int, default=4)
     p.add_argument("--repeats", type=int, default=3)
     args = p.parse_args()
+    from tts_temp.asr import kernels   # the CPU's name and ISA flags, as the other benchmarks print them
+
     configs = [(w, k) for k in args.kinds for w in args.workers if not (w == 1 and k != args.kinds[0])]
-    print(f"CPU: {cpu_model()} ({os.cpu_count()} cores); {time.strftime('%Y-%m-%d %H:%M %Z')}; {args.kind}, threads per worker {args.threads or 'cores / workers'}, "
+    print(f"CPU: {kernels.cpu_info().describe()} ({os.cpu_count()} cores); {time.strftime('%Y-%m-%d %H:%M %Z')}; {args.kind}, threads per worker {args.threads or 'cores / workers'}, "
           f"model {args.model}, {args.requests} requests, {args.concurrency} in flight, {args.repeats} rounds",
           flush=True)
     rates: dict[tuple[int, str], list[float]] = {c: [] for c in configs}

@@ -130,10 +130,8 @@ def choose(model: Whisper, compute_type: str) -> KernelChoice:
     else measured now and cached; `rule` when the mode says so or there is nothing to measure."""
     if compute_type not in ("int8", "float32") or model.device.type != "cpu":
         return KernelChoice(how="none")
-    if mode() == "rule":
+    if mode() == "rule" or compute_type == "float32":   # float32's packing: a rule (module docstring)
         return rule(compute_type)
-    if compute_type == "float32":
-        return rule(compute_type)   # packing: a rule that held on every CPU measured (module docstring)
     if not bf16_native():
         return KernelChoice(how="none")   # no native bfloat16: emulating it is never faster
     k = key(model, compute_type)
@@ -145,7 +143,7 @@ def choose(model: Whisper, compute_type: str) -> KernelChoice:
                 return apply_check(KernelChoice(**{**entry["choice"], "how": "cached"}))
             except (TypeError, ValueError):
                 pass   # an entry this version does not understand: measure again
-        choice = measure(model, compute_type)
+        choice = measure(model)
         _write(path, k, choice)
     return choice
 
@@ -182,14 +180,10 @@ def _best_of(fn: Callable[[], object], repeats: int) -> float:
 
 
 @torch.inference_mode()
-def measure(model: Whisper, compute_type: str) -> KernelChoice:
-    """Time the candidates on the model's own layers and shapes, and pick the faster of each pair."""
-    return _measure_attention(model)
-
-
-def _measure_attention(model: Whisper) -> KernelChoice:
-    """An encoder block over a 30 s window, and decoding steps of one and of five rows, for each
-    candidate. The encoder and the decoder are chosen apart: their shapes differ."""
+def measure(model: Whisper) -> KernelChoice:
+    """Time an int8 model's attention candidates on its own layers: an encoder block over a 30 s
+    window, and decoding steps of one and of five rows. The encoder and the decoder are chosen
+    apart: their shapes differ."""
     from tts_temp.asr.inference import EncodedWindow
 
     d = model.dims
