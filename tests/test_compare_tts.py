@@ -177,7 +177,7 @@ def test_naturalness_column_and_figure(sweep):
 
 
 def test_distill_mos_beside_dnsmos(sweep):
-    from tts_temp.naturalness import distill_mos, distill_mos_available
+    from tts_temp.naturalness import distill_mos, distill_mos_available, dnsmos
 
     if not distill_mos_available():
         pytest.skip("distillmos is not installed (scripts/setup.sh installs it)")

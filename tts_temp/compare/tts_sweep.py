@@ -183,8 +183,8 @@ class TtsRunner:
 
         out, heard = [], []
         for n in range(len(task.pairs)):
-            wav = synth.waveforms[n]
             try:
+                wav = audio_io.as_written(synth.waveforms[n], synth.sample_rate)   # measure what is heard
                 audio16 = audio_io.prepare(wav, synth.sample_rate, 16000)
                 rec = dict(hit_max_length=bool(synth.hit_max_length[n]),
                            **analyse(wav, synth.sample_rate, task.text, self.asr_model, audio16),
