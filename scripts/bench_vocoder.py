@@ -12,15 +12,14 @@ package), DNSMOS P.835 OVRL (tts_temp.naturalness), CER of Whisper tiny.en at T=
 total real-time factor (this machine, `--threads`), and the pitch-jump share: of the 10 ms steps
 between two voiced pYIN frames of the output, the share with a jump over 1.2 semitones.
 
-`distillmos` imports torchaudio at the top for its command line only; an empty stand-in module
-takes its place here (torchaudio does not install beside this torch).
+Distill-MOS is `tts_temp.naturalness.distill_mos`, the score compare-tts records (`distillmos`
+imports torchaudio at the top for its command line only; an empty stand-in module takes its place).
 """
 from __future__ import annotations
 
 import argparse
 import sys
 import time
-import types
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -29,7 +28,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from tts_temp.audio import prepare  # noqa: E402
-from tts_temp.naturalness import dnsmos  # noqa: E402
+from tts_temp.naturalness import distill_mos, dnsmos  # noqa: E402
 from tts_temp.score import cer  # noqa: E402
 from tts_temp.tts import SynthesisOptions, frames, load_voice, world  # noqa: E402
 from tts_temp.tts import corpus as corpus_mod  # noqa: E402
@@ -38,20 +37,6 @@ from tts_temp.tts.synthesize import acoustic_batch  # noqa: E402
 
 JUMP_SEMITONES = 1.2
 PYIN_HOP_S = 0.010
-
-
-def distill_mos_model():
-    sys.modules.setdefault("torchaudio", types.ModuleType("torchaudio"))
-    import distillmos
-
-    model = distillmos.ConvTransformerSQAModel()
-    return model.eval()
-
-
-@torch.no_grad()
-def distill_mos(model, wav: np.ndarray, sr: int) -> float:
-    x = torch.from_numpy(prepare(wav, sr, 16000).astype(np.float32))[None]
-    return float(model(x).reshape(-1)[0])
 
 
 def pitch_jumps(wav: np.ndarray, sr: int) -> tuple[int, int]:
@@ -74,8 +59,8 @@ class Row:
         self.dmos, self.ovrl, self.cer, self.jumps, self.steps = [], [], [], 0, 0
         self.voc_s, self.ac_s, self.audio_s = 0.0, 0.0, 0.0
 
-    def add(self, wav, sr, text, dm, asr, voc_s=0.0, ac_s=0.0):
-        self.dmos.append(distill_mos(dm, wav, sr))
+    def add(self, wav, sr, text, asr, voc_s=0.0, ac_s=0.0):
+        self.dmos.append(distill_mos([wav], sr)[0])
         self.ovrl.append(dnsmos(wav, sr).ovrl)
         self.cer.append(cer(text, asr(wav, sr)))
         j, n = pitch_jumps(wav, sr)
@@ -113,7 +98,6 @@ def main() -> int:
     from tts_temp.tts.world import median_over_frames
 
     asr = load_recogniser("tiny.en")
-    dm = distill_mos_model()
     voice = load_voice(args.voice)
     if voice.features["kind"] != "world":
         raise SystemExit("the voice must have WORLD frames")
@@ -147,30 +131,30 @@ def main() -> int:
     t_start = time.time()
     for u in utts:
         wav = src[u.id]
-        rows["festival slt (source)"].add(wav, sr, u.text, dm, asr)
-        rows["source → WORLD, full resolution (Harvest, 5 ms)"].add(_world_full(wav, sr), sr, u.text, dm, asr)
+        rows["festival slt (source)"].add(wav, sr, u.text, asr)
+        rows["source → WORLD, full resolution (Harvest, 5 ms)"].add(_world_full(wav, sr), sr, u.text, asr)
         fr = world.analyse(wav, wcfg)
-        rows["source → 84-ch frames → WORLD"].add(world.synthesise(fr, wcfg), sr, u.text, dm, asr)
+        rows["source → 84-ch frames → WORLD"].add(world.synthesise(fr, wcfg), sr, u.text, asr)
         for name, voc in neural:
             if name in plain:
-                rows[f"source → 84-ch frames → {name}"].add(voc(fr).numpy(), sr, u.text, dm, asr)
+                rows[f"source → 84-ch frames → {name}"].add(voc(fr).numpy(), sr, u.text, asr)
         ac = acoustic_batch(voice, u.text, [args.temperature] * len(args.seeds), args.seeds, SynthesisOptions())
         ac_share = ac.seconds / len(args.seeds)
         for i in range(len(args.seeds)):
             item = ac.item_frames(i)
             t0 = time.perf_counter()
             w = world_voc(item).numpy()
-            rows[f"{t_name} WORLD"].add(w, sr, u.text, dm, asr, time.perf_counter() - t0, ac_share)
+            rows[f"{t_name} WORLD"].add(w, sr, u.text, asr, time.perf_counter() - t0, ac_share)
             if not args.no_median:
                 sm = item.clone()
                 sm[wcfg.lf0] = median_over_frames(item[wcfg.lf0][None], 5)[0]
                 t0 = time.perf_counter()
                 w = world_voc(sm).numpy()
-                rows[f"{t_name} WORLD+median"].add(w, sr, u.text, dm, asr, time.perf_counter() - t0, ac_share)
+                rows[f"{t_name} WORLD+median"].add(w, sr, u.text, asr, time.perf_counter() - t0, ac_share)
             for name, voc in neural:
                 t0 = time.perf_counter()
                 w = voc(item).numpy()
-                rows[f"{t_name} {name}"].add(w, sr, u.text, dm, asr, time.perf_counter() - t0, ac_share)
+                rows[f"{t_name} {name}"].add(w, sr, u.text, asr, time.perf_counter() - t0, ac_share)
         print(f"  {u.id} done ({time.time() - t_start:.0f} s)", file=sys.stderr, flush=True)
     print(f"\n{len(utts)} held-out Harvard sentences (701-{700 + len(utts)}), seeds {args.seeds}, "
           f"{args.threads} threads; CER: Whisper tiny.en T=0; pitch jumps: pYIN 10 ms, > {JUMP_SEMITONES} semitones\n")
