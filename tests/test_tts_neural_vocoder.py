@@ -157,6 +157,30 @@ def test_training_resumes_exactly(tmp_path):
         assert all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
+def test_a_non_finite_gradient_is_skipped_not_applied(tmp_path, monkeypatch):
+    """A NaN loss in one batch (a 1,008-recording run hit one) must not turn every weight into NaN."""
+    corpus = _tiny_corpus()
+    real, calls = vocoder_train.stft_loss, []
+
+    def nan_on_the_second(pred, target):
+        calls.append(1)
+        loss = real(pred, target)
+        return loss * float("nan") if len(calls) == 2 else loss
+
+    monkeypatch.setattr(vocoder_train, "stft_loss", nan_on_the_second)
+    tr = _trainer(tmp_path, corpus)
+    tr.run(max_steps=3)
+    assert tr.state.step == 3 and tr.state.skipped == 1
+    assert all(torch.isfinite(p).all() for p in tr.model.parameters())
+    resumed = _trainer(tmp_path, corpus)   # the checkpoint run() saved is a finite one
+    assert resumed.state.skipped == 1 and all(torch.isfinite(p).all() for p in resumed.model.parameters())
+    with torch.no_grad():
+        next(resumed.model.parameters()).fill_(float("nan"))
+    with pytest.raises(RuntimeError, match="non-finite weights"):
+        resumed.save()
+    assert _trainer(tmp_path, corpus).state.step == 3   # the good checkpoint is still there
+
+
 def test_training_lowers_the_loss(tmp_path):
     corpus = _tiny_corpus()
     tr = _trainer(tmp_path, corpus)

@@ -8,6 +8,7 @@ GPU when there is one, else `threads` CPU threads.
 """
 from __future__ import annotations
 
+import math
 import os
 import signal
 import time
@@ -179,6 +180,7 @@ class State:
     step: int = 0
     seconds: float = 0.0
     loss: float = float("nan")
+    skipped: int = 0   # steps whose loss or gradient was not finite: counted, not applied
 
 
 class VocoderTrainer:
@@ -226,6 +228,8 @@ class VocoderTrainer:
 
     def save(self, path: Path | None = None) -> Path:
         path = path or self.last_path
+        if not all(torch.isfinite(p).all() for p in self.model.parameters()):
+            raise RuntimeError(f"non-finite weights at step {self.state.step}: not saved over {path}")
         with atomic_write(path) as tmp:
             torch.save(self.checkpoint(), tmp)
         return path
@@ -256,9 +260,17 @@ class VocoderTrainer:
         loss = stft_loss(pred, y)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
-        self.opt.step()
+        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
         self.state.step += 1
+        if not (torch.isfinite(loss) and torch.isfinite(norm)):
+            # One non-finite gradient would make every weight NaN for good (and the next checkpoint
+            # with them, as a 1,008-recording run did at step 11,220): the batch is skipped instead,
+            # its draws still taken, so a resumed run stays in step.
+            self.opt.zero_grad(set_to_none=True)
+            self.state.skipped += 1
+            self.log(f"step {self.state.step}: loss {float(loss):.4g}, gradient norm {float(norm):.4g}: skipped")
+            return float("nan")
+        self.opt.step()
         return float(loss.detach())
 
     def run(self, max_steps: int | None = None, max_seconds: float | None = None) -> State:
@@ -275,11 +287,13 @@ class VocoderTrainer:
         try:
             while self.state.step < end and not stop["now"]:
                 t0 = time.time()
-                acc += self.step()
-                n += 1
+                loss = self.step()
+                if math.isfinite(loss):
+                    acc += loss
+                    n += 1
                 self.state.seconds += time.time() - t0
                 if self.state.step % self.cfg.log_every == 0:
-                    self.state.loss = acc / n
+                    self.state.loss = acc / n if n else float("nan")
                     self.log(f"step {self.state.step} loss {self.state.loss:.4f} lr {self.lr(self.state.step):.2e} "
                              f"{self.state.seconds / 60:.1f} min")
                     acc, n = 0.0, 0
