@@ -29,6 +29,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from whisper.model import Whisper
 
+from tts_temp.asr.pages import trim_heap
+
 Product = Callable[[Tensor], Tensor]
 
 
@@ -133,7 +135,7 @@ def _qkv(attn: nn.Module, dtype: torch.dtype) -> Product:
     return int8.function() if int8 is not None else _float_product(*stacked_qkv(attn), dtype)
 
 
-_HALF_BLOCK = 8192  # vocabulary rows packed at a time: the float32 copy packing reads is one block's
+_HALF_BLOCK = 4096  # vocabulary rows packed at a time: packing widens one block to float32 at a time (base: 8 MB)
 
 
 @functools.lru_cache(maxsize=1)
@@ -148,13 +150,17 @@ def half_products() -> bool:
 
 def _half_blocks(embedding: Tensor) -> list | None:
     """fbgemm's packed half-precision copies of a half-precision embedding, a block of rows each (None
-    where fbgemm cannot pack here, e.g. under the qnnpack engine)."""
-    try:
-        return [torch.ops.quantized.linear_prepack_fp16(
-            embedding[i:i + _HALF_BLOCK].to(torch.float32, memory_format=torch.contiguous_format), None)
-            for i in range(0, embedding.shape[0], _HALF_BLOCK)]
-    except RuntimeError:
-        return None
+    where fbgemm cannot pack here, e.g. under the qnnpack engine). Each widened block's heap is given
+    back before the next is packed (tiny.en: 50 MB held, 73 MB without)."""
+    blocks = []
+    for i in range(0, embedding.shape[0], _HALF_BLOCK):
+        try:
+            blocks.append(torch.ops.quantized.linear_prepack_fp16(
+                embedding[i:i + _HALF_BLOCK].to(torch.float32, memory_format=torch.contiguous_format), None))
+        except RuntimeError:
+            return None
+        trim_heap()
+    return blocks
 
 
 class FloatProjection:
