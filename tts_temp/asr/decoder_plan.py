@@ -5,7 +5,7 @@ share of it (measured in docs/benchmarks.md): every `nn.Module`
 call, whisper's `LayerNorm` casting to float32 and back, its `Linear` casting the weights per
 call, three q/k/v products. A plan holds what the loop needs in the form it needs: weights already
 in the compute dtype, q/k/v stacked into one product, the int8 kernels bound to their packed
-weights, the output projection as one contiguous matrix. The products and their order are
+weights, the output projection as one matrix in the layout its kernel streams. The products and their order are
 whisper's, but fused and packed products sum in another order: float32 logits are stock's up to
 float32 rounding, not bit for bit (tests/test_asr_decoder_plan.py bounds the gap, docs/benchmarks.md
 gives its size). That is far below what moves a token: float32 text stays identical to stock

@@ -381,10 +381,11 @@ _ROWS = 4096  # vocabulary rows copied at a time
 
 
 def _transposed(embedding: Tensor, dtype: torch.dtype, used: Callable[[Tensor], None] = lambda part: None) -> Tensor:
-    """The token embedding as a view of its contiguous transpose, (n_state, n_vocab): the one copy of
-    the vocabulary matrix serves both the output projection (decoder_plan.FloatProjection streams
-    that layout; it measured faster than the row layout) and the token lookups, a few rows a step,
-    through the view. Copied a block of rows at a time, each block handed to `used` once copied (a
+    """The token embedding as a view of its contiguous transpose, (n_state, n_vocab): in float32 the
+    one copy of the vocabulary matrix serves both the output projection (decoder_plan.FloatProjection
+    streams that layout with MKL; it measured faster than the row layout) and the token lookups, a
+    few rows a step, through the view; in half precision it serves the lookups (and whisper's own
+    modules), the projection reading fbgemm's packed copy. Copied a block of rows at a time, each block handed to `used` once copied (a
     mapped file's pages go back as the copy proceeds, so the file's matrix and ours never both sit
     in memory whole)."""
     matrix = torch.empty((embedding.shape[1], embedding.shape[0]), dtype=dtype)
