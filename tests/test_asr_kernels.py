@@ -3,6 +3,7 @@ back and keyed by what the choice depends on, a broken cache is measured again, 
 fixed rule, and both attention dtypes of an int8 model give the float32 model's words."""
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
@@ -138,20 +139,50 @@ def test_matmul_cross_attention_is_attention():
         assert (got - exact).abs().max() < 0.05 * exact.abs().max()
 
 
-def test_a_float32_model_packs_its_projection_only_when_chosen():
-    model = _load("float32")
-    assert model.kernels.how in ("measure", "cached", "rule", "none")
-    saved = model.kernels
+def test_a_float32_embedding_packs_its_projection_only_when_chosen():
+    """oneDNN's packed float32 copy is for a float32 embedding (a float32 checkpoint); one kept in
+    half precision projects with fbgemm's half-precision copy whatever the choice, and packs nothing else."""
+    loaded = _load("float32")
+    wide = copy.deepcopy(loaded)
+    wide.decoder.token_embedding.weight = torch.nn.Parameter(loaded.decoder.token_embedding.weight.float(),
+                                                             requires_grad=False)
+    for model in (loaded, wide):
+        saved = model.kernels
+        try:
+            for pack in (False, True):
+                kernels.apply(model, kernels.KernelChoice(pack_projection=pack, how="measure"))
+                decoder_plan._PLANS.pop(model, None)   # the plan reads the choice when it is made
+                plan = DecoderPlan.of(model, torch.float32)
+                x = torch.randn(5, 1, model.dims.n_text_state, generator=torch.Generator().manual_seed(0))
+                exact = x @ model.decoder.token_embedding.weight.float().T
+                assert (plan.project(x) - exact).abs().max() < 1e-4
+                if model is loaded:
+                    assert plan.project.blocks and plan.project.packed is None
+                else:
+                    assert (plan.project.packed is not None) == (pack and torch.backends.mkldnn.is_available())
+        finally:
+            kernels.apply(model, saved)
+            decoder_plan._PLANS.pop(model, None)
+
+
+def test_a_half_precision_embedding_is_widened_where_fbgemm_cannot_pack():
+    """Under an engine without fbgemm's half-precision products (qnnpack) the projection widens the
+    embedding instead: the same logits to rounding, from MKL's float32 product."""
+    embedding = torch.randn(1000, 64, generator=torch.Generator().manual_seed(0)).half()
+    x = torch.randn(5, 1, 64, generator=torch.Generator().manual_seed(1))
+    exact = x @ embedding.float().T
+    saved = torch.backends.quantized.engine
     try:
-        for pack in (False, True):
-            kernels.apply(model, kernels.KernelChoice(pack_projection=pack, how="measure"))
-            decoder_plan._PLANS.pop(model, None)   # the plan reads the choice when it is made
-            plan = DecoderPlan.of(model, torch.float32)
-            plan.project(torch.zeros(5, 1, model.dims.n_text_state))
-            assert (plan.project.packed is not None) == (pack and torch.backends.mkldnn.is_available())
+        if "qnnpack" in torch.backends.quantized.supported_engines:
+            torch.backends.quantized.engine = "qnnpack"
+            widened = decoder_plan.FloatProjection(embedding, torch.float32, pack=False)
+            assert widened.blocks is None and widened.matrix.dtype == torch.float32
+            assert (widened(x) - exact).abs().max() < 1e-5
     finally:
-        kernels.apply(model, saved)
-        decoder_plan._PLANS.pop(model, None)
+        torch.backends.quantized.engine = saved
+    if decoder_plan.half_products():
+        packed = decoder_plan.FloatProjection(embedding, torch.float32)
+        assert packed.blocks and (packed(x) - exact).abs().max() < 1e-5
 
 
 def test_int8_text_matches_float32_under_the_measured_choice(int8):

@@ -46,6 +46,10 @@ def test_loaded_model_equals_whisper_built_from_the_same_checkpoint(monkeypatch)
     for name, t in b.items():
         if name == "alignment_heads":  # ours are config.json's, whisper's the default
             continue
+        if name == "decoder.token_embedding.weight":  # kept in the file's half precision: the same numbers
+            assert a[name].dtype == torch.float16 and torch.equal(a[name].float(), t)
+            assert a[name].requires_grad == t.requires_grad
+            continue
         assert t.dtype == a[name].dtype and t.requires_grad == a[name].requires_grad, name
         assert torch.equal(a[name], t), name
     assert not ours.training
@@ -71,17 +75,33 @@ def test_a_truncated_state_is_a_damaged_checkpoint(monkeypatch):
         weights.load_state(ckpt, "cpu", "test")
 
 
-def test_one_copy_of_the_vocabulary_matrix():
-    """The float32 projection reads the embedding's transpose; the loaded embedding is a view of it,
-    so the plan holds no second copy of the largest matrix."""
+def test_one_float32_matrix_of_vocabulary_bytes_after_a_beam_decode():
+    """A float32 model from a half-precision checkpoint keeps its token embedding in that precision
+    (lookups widen it exactly) and projects with fbgemm's packed half-precision copy of it, for one
+    row and for beam search's five: the two take the bytes of one float32 vocabulary matrix, where
+    the float32 matrix and oneDNN's packed float32 copy for beam search took two. The packed copy
+    holds the embedding's numbers exactly."""
     m = model()
     embedding = m.decoder.token_embedding.weight
-    assert embedding.T.is_contiguous()
-    plan = DecoderPlan.of(m, torch.float32)
-    assert plan.project.matrix.data_ptr() == embedding.data_ptr()
+    assert embedding.dtype == torch.float16 and embedding.T.is_contiguous()
+    transcribe(m, clip("jfk"), temperature=0.0, beam_size=5, language="en")   # five-row projections
+    project = DecoderPlan.of(m, torch.float32).project
+    assert project.matrix is None and project.packed is None   # no float32 vocabulary matrix held
+    unpacked = torch.cat([torch.ops.quantized.linear_unpack_fp16(block)[0] for block in project.blocks])
+    assert torch.equal(unpacked, embedding.float())
     # lookups through the view are the same numbers
     ids = torch.tensor([[0, 1, 50257, 51863]])
     assert torch.equal(torch.nn.functional.embedding(ids, embedding), embedding.contiguous()[ids])
+
+
+def test_the_embedding_stays_float32_where_the_half_precision_projection_cannot_serve():
+    half, bf16 = torch.zeros(2, 2, dtype=torch.float16), torch.zeros(2, 2, dtype=torch.bfloat16)
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert weights._lookup_dtype(half, "float32", cpu) == torch.float16
+    assert weights._lookup_dtype(half, "float32", cuda) == torch.float32   # FloatProjection's fbgemm path is the CPU's
+    assert weights._lookup_dtype(bf16, "float32", cpu) == torch.float32    # not every bfloat16 fits float16
+    assert weights._lookup_dtype(torch.zeros(2, 2), "float32", cpu) == torch.float32
+    assert weights._lookup_dtype(bf16, "int8", cpu) == torch.bfloat16
 
 
 def _int8_layers(m: torch.nn.Module) -> dict[str, tuple]:
@@ -116,7 +136,7 @@ def test_int8_quantised_while_loading_is_the_int8_of_the_float32_model(monkeypat
     embedding = loaded.decoder.token_embedding.weight
     assert embedding.dtype == torch.float16  # the checkpoint's own precision: exact, half the bytes
     assert embedding.T.is_contiguous()  # the layout whisper's module path multiplies with, as before
-    assert torch.equal(embedding.float(), converted.decoder.token_embedding.weight)
+    assert torch.equal(embedding, converted.decoder.token_embedding.weight)  # as the float32 model's
     a, b = _tensors(loaded), _tensors(converted)
     assert a.keys() == b.keys()
     for name, t in b.items():

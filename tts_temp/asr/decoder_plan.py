@@ -5,7 +5,7 @@ share of it (measured in docs/benchmarks.md): every `nn.Module`
 call, whisper's `LayerNorm` casting to float32 and back, its `Linear` casting the weights per
 call, three q/k/v products. A plan holds what the loop needs in the form it needs: weights already
 in the compute dtype, q/k/v stacked into one product, the int8 kernels bound to their packed
-weights, the output projection as one contiguous matrix. The products and their order are
+weights, the output projection as one matrix in the layout its kernel streams. The products and their order are
 whisper's, but fused and packed products sum in another order: float32 logits are stock's up to
 float32 rounding, not bit for bit (tests/test_asr_decoder_plan.py bounds the gap, docs/benchmarks.md
 gives its size). That is far below what moves a token: float32 text stays identical to stock
@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from whisper.model import Whisper
+
+from tts_temp.asr.pages import trim_heap
 
 Product = Callable[[Tensor], Tensor]
 
@@ -133,28 +135,75 @@ def _qkv(attn: nn.Module, dtype: torch.dtype) -> Product:
     return int8.function() if int8 is not None else _float_product(*stacked_qkv(attn), dtype)
 
 
+_HALF_BLOCK = 4096  # vocabulary rows packed at a time: packing widens one block to float32 at a time (base: 8 MB)
+
+
+@functools.lru_cache(maxsize=1)
+def half_products() -> bool:
+    """Whether fbgemm's product with half-precision weights runs here (it needs fbgemm and AVX2)."""
+    try:
+        w = torch.ops.quantized.linear_prepack_fp16(torch.ones(16, 16), None)
+        return torch.equal(torch.ops.quantized.linear_dynamic_fp16(torch.ones(2, 16), w), torch.full((2, 16), 16.0))
+    except (RuntimeError, AttributeError):
+        return False
+
+
+def _half_blocks(embedding: Tensor) -> list | None:
+    """fbgemm's packed half-precision copies of a half-precision embedding, a block of rows each (None
+    where fbgemm cannot pack here, e.g. under the qnnpack engine). Each widened block's heap is given
+    back before the next is packed (tiny.en: 50 MB held, 73 MB without)."""
+    blocks = []
+    for i in range(0, embedding.shape[0], _HALF_BLOCK):
+        try:
+            blocks.append(torch.ops.quantized.linear_prepack_fp16(
+                embedding[i:i + _HALF_BLOCK].to(torch.float32, memory_format=torch.contiguous_format), None))
+        except RuntimeError:
+            return None
+        trim_heap()
+    return blocks
+
+
 class FloatProjection:
     """Logits for float hidden states: one pass over the weights for all rows (beams, best-of
-    samples, positions), written straight into a contiguous tensor.
+    samples, positions).
 
-    One or two rows multiply by the embedding's contiguous (n_state, n_vocab) transpose, which
-    measured faster than `F.linear(x, embedding)` (stock whisper's `x @ W.T`) and than
+    A half-precision embedding (a float32 model from a half-precision checkpoint keeps its token
+    embedding so, weights.py) is multiplied by fbgemm's packed half-precision copy of it: the
+    products and sums are float32 (the weights widen exactly in registers), the bytes streamed half
+    of float32's, and the one kernel serves every row count. On an AMD EPYC it measured 2.3 ms for
+    one row and 3.5 ms for five (base), against MKL's 4.3 and 18 ms on the float32 matrix and 5.6 ms
+    for oneDNN's packed float32 copy, which was a second float32 vocabulary matrix (docs/benchmarks.md).
+    The lookup table and the packed copy together take the bytes of one float32 matrix. It is packed
+    a block of vocabulary rows at a time, so packing never widens the whole matrix at once.
+
+    A float32 embedding: one or two rows multiply by its contiguous (n_state, n_vocab) transpose,
+    which measured faster than `F.linear(x, embedding)` (stock whisper's `x @ W.T`) and than
     `(embedding @ x.T).T`. A model from `weights.load_model` stores its embedding as a view of that
-    transpose, so this is no copy; any other model's embedding is copied once here. With more rows (beam search, best-of) MKL's float32 kernel turns
-    compute-bound; oneDNN's matmul on weights packed for that batch streams them once, so the first
-    such call packs them (the copy is kept, one more copy of the vocabulary matrix) where that measured
-    faster on this CPU (`pack`, kernels.py). Numbers:
-    docs/benchmarks.md. The sums may round differently from stock.
+    transpose, so this is no copy; any other model's embedding is copied once here. With more rows
+    (beam search, best-of) MKL's float32 kernel turns compute-bound; oneDNN's matmul on weights
+    packed for that batch streams them once, so the first such call packs them (the copy is kept,
+    one more copy of the vocabulary matrix) where that measured faster on this CPU (`pack`,
+    kernels.py). The sums may round differently from stock.
     """
 
     def __init__(self, embedding: Tensor, dtype: torch.dtype, pack: bool = True):
-        self.embedding = embedding.detach().to(dtype)
-        self.matrix = self.embedding.T.contiguous()
-        self.packed: Tensor | None = None
+        self.blocks: list | None = None   # fbgemm's packed half-precision blocks
+        self.packed: Tensor | None = None  # oneDNN's packed float32 copy
+        if embedding.dtype == torch.float16 and dtype == torch.float32 and embedding.device.type == "cpu":
+            self.blocks = _half_blocks(embedding.detach())
+        if self.blocks is not None:
+            self.embedding = self.matrix = None
+            self.can_pack = False
+            return
+        self.matrix = embedding.detach().T.to(dtype, memory_format=torch.contiguous_format)
+        self.embedding = self.matrix.T
         self.can_pack = (pack and self.embedding.device.type == "cpu" and dtype == torch.float32
                          and torch.backends.mkldnn.is_available())
 
     def __call__(self, x: Tensor) -> Tensor:
+        if self.blocks is not None:
+            parts = [torch.ops.quantized.linear_dynamic_fp16(x, block) for block in self.blocks]
+            return parts[0] if len(parts) == 1 else torch.cat(parts, -1)
         rows = x.numel() // x.shape[-1]
         if rows < 3 or not self.can_pack:
             return x @ self.matrix

@@ -9,7 +9,9 @@ once), and the answer is cached per CPU model and ISA flags, torch version, mode
 type and thread count (`cache_dir()/kernels.json`), so later loads only read it. The packed float32
 projection is a rule, not a measurement: it won on every CPU measured (5 rows: 10.6 -> 6.9 ms on
 a Xeon, 11.5 -> 4.1 ms on an EPYC), and timing it at load would hold a second copy of the
-vocabulary matrix at the load's peak.
+vocabulary matrix at the load's peak. It applies to float32 embeddings only: a float32 model from a
+half-precision checkpoint projects with fbgemm's half-precision copy instead, faster still and with
+no second float32 matrix (decoder_plan.FloatProjection).
 
 `TTS_TEMP_KERNELS` overrides: `measure` (the default), or `rule` (no timing: bfloat16 attention
 where the CPU has it natively, packing where oneDNN is built; what earlier versions always did).

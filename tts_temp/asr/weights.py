@@ -37,6 +37,7 @@ from whisper.model import AudioEncoder, Conv1d, LayerNorm, ModelDimensions, Resi
 
 from tts_temp.asr import packaged
 from tts_temp.asr.cache import cache_dir  # noqa: F401  (converted checkpoints live there; re-exported)
+from tts_temp.asr.decoder_plan import half_products
 from tts_temp.asr.pages import MappedPages, trim_heap
 from tts_temp.asr.quantize import DEFAULT_COMPUTE_TYPE, apply_compute_type, check_compute_type, quantize_linears
 from tts_temp.audio import atomic_write, write_atomic_bytes
@@ -380,10 +381,11 @@ _ROWS = 4096  # vocabulary rows copied at a time
 
 
 def _transposed(embedding: Tensor, dtype: torch.dtype, used: Callable[[Tensor], None] = lambda part: None) -> Tensor:
-    """The token embedding as a view of its contiguous transpose, (n_state, n_vocab): the one copy of
-    the vocabulary matrix serves both the output projection (decoder_plan.FloatProjection streams
-    that layout; it measured faster than the row layout) and the token lookups, a few rows a step,
-    through the view. Copied a block of rows at a time, each block handed to `used` once copied (a
+    """The token embedding as a view of its contiguous transpose, (n_state, n_vocab): in float32 the
+    one copy of the vocabulary matrix serves both the output projection (decoder_plan.FloatProjection
+    streams that layout with MKL; it measured faster than the row layout) and the token lookups, a
+    few rows a step, through the view; in half precision it serves the lookups (and whisper's own
+    modules), the projection reading fbgemm's packed copy. Copied a block of rows at a time, each block handed to `used` once copied (a
     mapped file's pages go back as the copy proceeds, so the file's matrix and ours never both sit
     in memory whole)."""
     matrix = torch.empty((embedding.shape[1], embedding.shape[0]), dtype=dtype)
@@ -425,17 +427,23 @@ def _empty_whisper(dims: ModelDimensions) -> Whisper:
     return model
 
 
-def _lookup_dtype(stored: Tensor, compute_type: str) -> torch.dtype:
-    """What the token embedding is kept in: float32, except for an int8 model from a half-precision
-    checkpoint, which keeps the checkpoint's own precision. Why: an int8 model projects with its int8
-    copy (quantize.py) and only looks rows up in this one, and widening a half-precision number to
-    float32 is exact, so the lookups give the same numbers from half the bytes (base: 53 MB less)."""
+def _lookup_dtype(stored: Tensor, compute_type: str, device: torch.device) -> torch.dtype:
+    """What the token embedding is kept in: the checkpoint's half precision where nothing needs it
+    wider, else float32. Widening a half-precision number to float32 is exact, so lookups give the
+    same numbers from half the bytes (base: 53 MB less). An int8 model projects with its int8 copy
+    (quantize.py); a float32 model on the CPU projects with fbgemm's packed half-precision copy,
+    whose sums are float32 (decoder_plan.FloatProjection), where fbgemm runs, and only from float16
+    (fbgemm's half precision: bfloat16 numbers do not all fit it)."""
     if compute_type == "int8" and stored.dtype in (torch.float16, torch.bfloat16):
+        return stored.dtype
+    if (compute_type == "float32" and device.type == "cpu" and stored.dtype == torch.float16
+            and half_products()):
         return stored.dtype
     return torch.float32
 
 
-def _build(checkpoint: dict, compute_type: str = DEFAULT_COMPUTE_TYPE, pages: MappedPages | None = None) -> Whisper:
+def _build(checkpoint: dict, compute_type: str = DEFAULT_COMPUTE_TYPE, pages: MappedPages | None = None,
+           device: torch.device = torch.device("cpu")) -> Whisper:
     """The model, its weights taken over from the checkpoint instead of copied into a second model.
 
     The modules are made on the meta device (no random weights that would only be overwritten);
@@ -476,7 +484,8 @@ def _build(checkpoint: dict, compute_type: str = DEFAULT_COMPUTE_TYPE, pages: Ma
             state[name] = tensor  # load_state_dict names what does not fit
             continue
         if name == _EMBEDDING and tensor.ndim == 2:
-            state[name] = _transposed(tensor, _lookup_dtype(tensor, compute_type), functools.partial(used, name))
+            state[name] = _transposed(tensor, _lookup_dtype(tensor, compute_type, device),
+                                      functools.partial(used, name))
         else:
             state[name] = tensor.to(want.dtype, copy=True)  # nothing may keep the file mapped
         used(name)
@@ -531,7 +540,7 @@ def load_state(checkpoint: dict, device: str | torch.device, name: str, compute_
     try:
         stored = checkpoint.get("model_state_dict") if isinstance(checkpoint, dict) else None
         pages = MappedPages(mapped, stored) if mapped is not None and isinstance(stored, dict) else None
-        model = _build(checkpoint, compute_type, pages)
+        model = _build(checkpoint, compute_type, pages, torch.device(device))
     except Exception as exc:  # unpickling, missing keys, shape mismatches: all "corrupt"
         raise DamagedCheckpoint(f"{name}: not a usable openai-whisper checkpoint ({_reason(exc)})") from exc
     return to_device(model, torch.device(device))
