@@ -15,6 +15,8 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 from serve_server import JFK, serve  # noqa: E402
 
+from tts_temp.tts.defaults import DEFAULT_VOICE  # noqa: E402
+
 pytestmark = pytest.mark.skipif(not AVAILABLE, reason=SKIP_REASON)
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run", "--mute-audio", "--disable-dev-shm-usage"]
@@ -84,6 +86,6 @@ def test_page_transcribes_an_upload_and_plays_two_temperatures(browser):
         assert len(players) == 2
         for p in players:
             assert p["error"] is None and p["ready"] >= 1 and p["duration"] > 1.0, p
-            assert p["meta"].startswith("seed 1 ") and "slt-world" in p["meta"]
+            assert p["meta"].startswith("seed 1 ") and DEFAULT_VOICE in p["meta"]
         titles = [h.text for h in browser.find_elements(By.CSS_SELECTOR, "#tts-results h3")]
         assert titles == ["T=0 seed=1", "T=0.667 seed=1"]

@@ -15,6 +15,8 @@ import soundfile as sf
 openai = pytest.importorskip("openai")
 from serve_server import DATA, JFK, base_installed, cli, serve  # noqa: E402
 
+from tts_temp.tts.defaults import DEFAULT_VOICE  # noqa: E402
+
 SEED_LIMIT = 2**53
 
 
@@ -166,7 +168,7 @@ def test_speech_flac_holds_the_same_samples(client, cli_wav):
 
 
 def test_aliases_reach_the_default_model_and_voice(client, cli_wav):
-    for model, voice in (("tts-1", "echo"), ("tts-1-hd", "nova"), ("slt-world", "shimmer"), ("tts-1", "slt-world")):
+    for model, voice in (("tts-1", "echo"), ("tts-1-hd", "nova"), (DEFAULT_VOICE, "shimmer"), ("tts-1", DEFAULT_VOICE)):
         audio = client.audio.speech.create(model=model, voice=voice, input=TEXT, response_format="wav",
                                            extra_body={"seed": 42, "temperature": 0.667}).content
         assert audio == cli_wav, (model, voice)
@@ -174,9 +176,9 @@ def test_aliases_reach_the_default_model_and_voice(client, cli_wav):
                                                          response_format="wav", extra_body={"seed": 42})
     assert other.headers["x-tts-temp-voice"] == "slt-small" and other.content != cli_wav
     listed = {m.id: m for m in client.models.list().data}
-    assert {"whisper-1", "tiny.en", "tts-1", "tts-1-hd", "slt-world", "slt-small"} <= set(listed)
+    assert {"whisper-1", "tiny.en", "tts-1", "tts-1-hd", "slt-world-nsf", "slt-world", "slt-small"} <= set(listed)
     assert listed["whisper-1"].model_dump()["alias_of"] == "tiny.en"
-    assert listed["tts-1"].model_dump()["alias_of"] == "slt-world"
+    assert listed["tts-1"].model_dump()["alias_of"] == DEFAULT_VOICE
 
 
 def test_unseeded_speech_returns_its_seed(client):

@@ -1,8 +1,8 @@
 """Issue 18, synthesis items 1-9: every bad input one line, nothing wrong in silence, batch rows equal
 the item alone, seeds that replay, safe from several threads.
 
-Most tests use the shipped voices by name (slt-small: flow + Griffin-Lim, fast; slt-world: WORLD, the
-default) or a tiny voice built here whose durations are fixed by construction, so the splitting of
+Most tests use the shipped voices by name (slt-small: flow + Griffin-Lim, fast; slt-world: the default's
+acoustic model through WORLD) or a tiny voice built here whose durations are fixed by construction, so the splitting of
 long text can be checked exactly.
 """
 from __future__ import annotations

@@ -88,10 +88,10 @@ def add_tts_arguments(p: argparse.ArgumentParser) -> None:
                    metavar="T", help=f"temperatures (default: {_listed(TTS_TEMPERATURES)})")
     p.add_argument("--seeds", type=int, default=TTS_SEEDS, help=f"seeds per temperature (default {TTS_SEEDS})")
     p.add_argument("--voice", type=Path, default=None,
-                   help="voice checkpoint, a shipped voice's name (slt-world, the default; slt-small) or a Coqui "
-                        "OverFlow folder")
+                   help="voice checkpoint, a shipped voice's name (slt-world-nsf, the default; slt-world; "
+                        "slt-small) or a Coqui OverFlow folder")
     p.add_argument("--vocoder", type=Path, default=None,
-                   help="Coqui HiFi-GAN folder (default: the voice's own vocoder, WORLD or Griffin-Lim)")
+                   help="Coqui HiFi-GAN folder (default: the voice's own vocoder: neural, WORLD or Griffin-Lim)")
     p.add_argument("--asr-model", default=BUNDLED, help="Whisper model that transcribes the speech back")
     p.add_argument("--max-seconds", type=float, default=20.0, help="longest sentence to generate")
     p.add_argument("--verify", action="store_true",

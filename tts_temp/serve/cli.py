@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "packages are installed, and tiny.en")
     p.add_argument("--voice", action="append", default=None, metavar="NAME|PATH",
                    help="a voice to serve besides the shipped ones (repeatable; the first is the default and "
-                        "tts-1's; otherwise slt-world). Requests name voices by name, never by path")
+                        "tts-1's; otherwise slt-world-nsf). Requests name voices by name, never by path")
     p.add_argument("--vocoder", default=None, metavar="PATH",
                    help="a Coqui-TTS HiFi-GAN folder, used by every served voice whose rate and hop it fits")
     p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA when available)")

@@ -32,11 +32,11 @@ def add_synthesize_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, help="output wav (one text, one temperature and seed)")
     p.add_argument("--out-dir", type=Path, help="output folder (text files, or several temperatures/seeds)")
     p.add_argument("--voice", type=Path, default=None,
-                   help="voice checkpoint, a shipped voice's name (slt-world, the default: WORLD frames through "
-                        "WORLD; slt-world-nsf, the same model through the neural vocoder trained here; slt-small, "
-                        "the Griffin-Lim voice before them), or a Coqui-TTS OverFlow folder")
+                   help="voice checkpoint, a shipped voice's name (slt-world-nsf, the default: WORLD frames through the "
+                        "neural vocoder trained here; slt-world, the same model through WORLD; slt-small, the "
+                        "Griffin-Lim voice before them), or a Coqui-TTS OverFlow folder")
     p.add_argument("--vocoder", type=Path, default=None,
-                   help="a Coqui-TTS HiFi-GAN folder (default: the vocoder the voice names: WORLD or Griffin-Lim)")
+                   help="a Coqui-TTS HiFi-GAN folder (default: the vocoder the voice names: neural, WORLD or Griffin-Lim)")
     p.add_argument("--temperature", type=float, nargs="+", default=None,
                    help=f"one or more temperatures (default: the voice's; {DEFAULT_TEMPERATURE:g}, the OverFlow "
                         "paper's listening-test value, for tts_temp voices, sampling_temp for Coqui models)")

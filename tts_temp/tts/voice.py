@@ -106,7 +106,7 @@ def voice_from_dict(d: dict) -> Voice:
 
 
 def load_voice(path: str | os.PathLike | None = None) -> "Voice | CoquiVoice":
-    """Load a voice: None = the shipped default, the name of a shipped voice (slt-world, slt-small),
+    """Load a voice: None = the shipped default, the name of a shipped voice (slt-world-nsf, slt-world, slt-small),
     a .pt file = a tts_temp voice, a folder (or its config.json) = a Coqui-TTS OverFlow /
     NeuralHMM-TTS model."""
     from tts_temp.tts.coqui.config import is_coqui_folder
