@@ -93,7 +93,8 @@ class KernelChoice:
 
     def describe(self) -> str:
         return (f"kernels ({self.how}): encoder attention {self.encoder_attention}, decoder attention "
-                f"{self.decoder_attention}, packed projection {'yes' if self.pack_projection else 'no'}")
+                f"{self.decoder_attention}, oneDNN packing of a float32 "
+                f"embedding {'yes' if self.pack_projection else 'no'} (a half-precision one: fbgemm's packed copy)")
 
 
 def mode() -> str:
