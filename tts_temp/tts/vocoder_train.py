@@ -268,7 +268,7 @@ class VocoderTrainer:
             # its draws still taken, so a resumed run stays in step.
             self.opt.zero_grad(set_to_none=True)
             self.state.skipped += 1
-            self.log(f"step {self.state.step}: loss {float(loss):.4g}, gradient norm {float(norm):.4g}: skipped")
+            self.log(f"step {self.state.step}: loss {float(loss.detach()):.4g}, gradient norm {float(norm):.4g}: skipped")
             return float("nan")
         self.opt.step()
         return float(loss.detach())
