@@ -181,6 +181,19 @@ def test_a_non_finite_gradient_is_skipped_not_applied(tmp_path, monkeypatch):
     assert _trainer(tmp_path, corpus).state.step == 3   # the good checkpoint is still there
 
 
+@pytest.mark.parametrize("level", [-90.0, -95.0, -150.0])
+def test_gradient_is_finite_where_the_harmonic_magnitude_underflows(level):
+    """exp(harm) of about -87 and below is a float32 denormal or zero; the filter built by
+    torch.polar(exp(harm), phase) had a NaN gradient there (the full-corpus run's skipped steps)."""
+    m = _model().train()
+    with torch.no_grad():
+        m.level[0] = level
+    x = torch.stack([_frames(40, seed=s) for s in range(4)])
+    y = 0.1 * torch.randn(4, 40 * HOP, generator=torch.Generator().manual_seed(1))
+    nv.stft_loss(m(x, torch.Generator().manual_seed(0)), y).backward()
+    assert all(torch.isfinite(p.grad).all() for p in m.parameters() if p.grad is not None)
+
+
 def test_training_lowers_the_loss(tmp_path):
     corpus = _tiny_corpus()
     tr = _trainer(tmp_path, corpus)

@@ -199,7 +199,7 @@ class NeuralSourceFilter(nn.Module):
         harm = torch.cat([harm, harm[:, :, -1:]], dim=2)
         noise_env = torch.cat([noise_env, noise_env[:, :, -1:]], dim=2)
         phase = minimum_phase(harm.transpose(1, 2)).transpose(1, 2)
-        filt = torch.polar(torch.exp(harm), phase)
+        filt = torch.exp(torch.complex(harm, phase))   # = polar(exp(harm), phase); polar's backward turns NaN where exp(harm) underflows
         re = torch.randn(b, cfg.n_bins, t + 1, generator=generator, device=dev)
         im = torch.randn(b, cfg.n_bins, t + 1, generator=generator, device=dev)
         spec = exc * filt + torch.complex(re, im) * torch.exp(noise_env)
