@@ -160,6 +160,8 @@ def test_a_float32_embedding_packs_its_projection_only_when_chosen():
                     assert plan.project.blocks and plan.project.packed is None
                 else:
                     assert (plan.project.packed is not None) == (pack and torch.backends.mkldnn.is_available())
+                    # a float32 embedding stored as a view of its transpose is the projection's matrix: no copy
+                    assert plan.project.matrix.data_ptr() == model.decoder.token_embedding.weight.data_ptr()
         finally:
             kernels.apply(model, saved)
             decoder_plan._PLANS.pop(model, None)
