@@ -135,8 +135,6 @@ def run_synthesize(args, batch=None) -> int:
                 warnings.simplefilter("always")
                 out = batch(voice, text, [v[0] for v in variants], [v[1] for v in variants], opts,
                             **({"vocoder": vocoder} if vocoder is not None else {}))
-            for w in caught:
-                print(f"tts-temp synthesize: warning: {w.message}", file=sys.stderr)
             records = getattr(out, "records", None) or [None] * len(variants)
             used = list(getattr(out, "used_seeds", None) or out.seeds)
             for (t, seed), wav, capped, record, drawn in zip(variants, out.waveforms, out.hit_max_length, records,
@@ -148,6 +146,8 @@ def run_synthesize(args, batch=None) -> int:
                     write_atomic_text(dest.with_suffix(".json"), json.dumps(record.to_dict(), indent=1) + "\n")
                     note += f"; {record.summary()}"
                 print(f"{dest}  T={format_number(t)} seed={drawn} {len(wav) / out.sample_rate:.2f} s{note}")
+            for w in caught:   # after the writes: a result that cannot be written is one error line, nothing more
+                print(f"tts-temp synthesize: warning: {w.message}", file=sys.stderr)
         except UserError as exc:
             if len(jobs) == 1:
                 raise
