@@ -7,6 +7,7 @@ long text can be checked exactly.
 """
 from __future__ import annotations
 
+import importlib
 import math
 import subprocess
 import threading
@@ -372,3 +373,45 @@ def test_a_dropped_symbol_and_an_unwritable_out_are_one_error_line(out, letters_
     line = one_error_line(err)
     assert code == 2 and line.startswith("tts-temp synthesize: error:") and "cannot write" in line, err
     assert stdout == "" and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("argv, written", [
+    (["--seed", "1", "--out", "x.wav"], ["x.wav"]),
+    (["--temperature", "0", "0.667", "--seeds", "1", "2", "--out-dir", "o"],
+     ["o/0001_T0.667_s1.wav", "o/0001_T0.667_s2.wav", "o/0001_T0_s1.wav", "o/0001_T0_s2.wav"]),
+])
+def test_a_dropped_symbol_is_warned_once_when_the_wavs_are_written(argv, written, letters_path, tmp_path, capsys,
+                                                                   monkeypatch):
+    """One text, one warning: not one more per item, nor per encoding of the same text."""
+    monkeypatch.chdir(tmp_path)
+    code, stdout, err = run(capsys, "--voice", letters_path, *argv, "--", DROPS)
+    assert code == 0 and sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.wav")) == written
+    assert [l for l in err.splitlines() if l.strip()] == ["tts-temp synthesize: warning: dropped unknown symbols: '%'"]
+
+
+def test_a_batch_warns_once_for_its_text_naming_every_dropped_symbol():
+    """A text split into pieces, synthesised for several items: one warning with all the dropped symbols."""
+    from tts_temp.tts.synthesize import SynthesisOptions, synthesize_batch
+
+    text = "One %0. Two a^b. One %0. Two a^b."          # pieces of at most 10 characters at max_seconds=1
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = synthesize_batch(fixed_voice(0.3), text, [0.0, 0.667, 1.0], [1, 2, 3], SynthesisOptions(max_seconds=1.0),
+                               vocoder=Zeros())
+    assert len(out.waveforms) == 3
+    assert [str(w.message) for w in caught] == ["dropped unknown symbols: '%^'"]
+
+
+def test_a_job_whose_text_is_synthesised_again_warns_once(letters_path, tmp_path, capsys, monkeypatch):
+    """Verified synthesis calls the batch again for each retry; the job still prints its warning once."""
+    module = importlib.import_module("tts_temp.tts.synthesize")   # tts_temp.tts.synthesize is also a function
+    original = module.synthesize_batch
+
+    def twice(*args, **kwargs):
+        original(*args, **kwargs)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, "synthesize_batch", twice)
+    code, _, err = run(capsys, "--voice", letters_path, "--seed", "1", "--out", tmp_path / "x.wav", "--", DROPS)
+    assert code == 0 and (tmp_path / "x.wav").is_file()
+    assert [l for l in err.splitlines() if l.strip()] == ["tts-temp synthesize: warning: dropped unknown symbols: '%'"]

@@ -146,8 +146,10 @@ def run_synthesize(args, batch=None) -> int:
                     write_atomic_text(dest.with_suffix(".json"), json.dumps(record.to_dict(), indent=1) + "\n")
                     note += f"; {record.summary()}"
                 print(f"{dest}  T={format_number(t)} seed={drawn} {len(wav) / out.sample_rate:.2f} s{note}")
-            for w in caught:   # after the writes: a result that cannot be written is one error line, nothing more
-                print(f"tts-temp synthesize: warning: {w.message}", file=sys.stderr)
+            # After the writes: a result that cannot be written is one error line, nothing more. Each
+            # message once: verified synthesis synthesises the same text again for each retry.
+            for message in dict.fromkeys(str(w.message) for w in caught):
+                print(f"tts-temp synthesize: warning: {message}", file=sys.stderr)
         except UserError as exc:
             if len(jobs) == 1:
                 raise

@@ -128,7 +128,8 @@ def spoken_pieces(voice: AnyVoice, text: str, options: SynthesisOptions | None =
     if not text.strip():
         raise UserError("text is empty")
     max_chars = max(1, int(opts.max_seconds * PLAN_CHARS_PER_SECOND * opts.speaking_rate))
-    pieces = [p for p in split_spoken(voice.frontend.spoken(text), max_chars) if voice.frontend.spoken_ids(p)]
+    split = split_spoken(voice.frontend.spoken(text), max_chars)
+    pieces = [p for p, ids in zip(split, voice.frontend.pieces_ids(split)) if ids]   # the text's one warning
     if not pieces:
         raise UserError(f"nothing pronounceable in {text[:40]!r}")
     return pieces
@@ -136,7 +137,8 @@ def spoken_pieces(voice: AnyVoice, text: str, options: SynthesisOptions | None =
 
 def text_ids(voice: AnyVoice, text: str, options: SynthesisOptions | None = None) -> list[torch.Tensor]:
     """Text -> one id tensor per piece; refuses text with nothing to say."""
-    return [torch.tensor(voice.frontend.spoken_ids(p), dtype=torch.long) for p in spoken_pieces(voice, text, options)]
+    return [torch.tensor(voice.frontend.spoken_ids(p, warn=False), dtype=torch.long)
+            for p in spoken_pieces(voice, text, options)]
 
 
 @dataclass
@@ -175,14 +177,15 @@ def _sample_options(voice: AnyVoice, opts: SynthesisOptions) -> SampleOptions:
 
 def acoustic_item(voice: AnyVoice, pieces: Sequence[str], sample_opts: SampleOptions, temperature: float,
                   seed: int) -> AcousticItem:
-    """One item, piece after piece, all noise from one generator seeded with `seed`. A piece that runs
-    into max_frames is dropped and its two halves synthesised instead (the generator simply goes on),
-    so the same (text, temperature, seed, options) always gives the same frames."""
+    """One item, piece after piece (`spoken_pieces`' output, which warned about the text once), all
+    noise from one generator seeded with `seed`. A piece that runs into max_frames is dropped and its
+    two halves synthesised instead (the generator simply goes on), so the same (text, temperature,
+    seed, options) always gives the same frames."""
     gen = generator(seed)
     queue, out, hit = list(pieces), [], False
     while queue:
         piece = queue.pop(0)
-        ids = voice.frontend.spoken_ids(piece)
+        ids = voice.frontend.spoken_ids(piece, warn=False)   # spoken_pieces warned about this text
         if not ids:
             continue
         frames, lengths, capped = voice.model.sample(torch.tensor(ids, dtype=torch.long), sample_opts,

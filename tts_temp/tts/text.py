@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tts_temp.errors import UserError
@@ -175,9 +176,15 @@ class FrontEnd:
     def symbols(self, text: str, normalised: bool = False) -> list[str]:
         """Text -> list of symbols (clause punctuation kept, unknown symbols dropped with a warning).
         `normalised`: the text is already `spoken()`'s output (normalising twice is not always a no-op)."""
+        out, dropped = self._symbols(text if normalised else normalise(text))
+        _warn_dropped(dropped)
+        return out
+
+    def _symbols(self, spoken: str) -> tuple[list[str], set[str]]:
+        """`spoken()`'s output -> (symbols, the characters dropped as unknown), without a warning."""
         out: list[str] = []
         dropped: set[str] = set()
-        for words, punct in clauses(text if normalised else normalise(text)):
+        for words, punct in clauses(spoken):
             if self.phonemes:
                 if not espeak_available():
                     raise UserError("this voice needs espeak-ng (Debian package espeak-ng)")
@@ -191,20 +198,38 @@ class FrontEnd:
                     dropped.add(ch)
             if punct:
                 out.append(punct)
-        if dropped:
-            warnings.warn(f"dropped unknown symbols: {''.join(sorted(dropped))!r}", stacklevel=2)
-        return out
+        return out, dropped
 
     def ids(self, text: str) -> list[int]:
         """Text -> symbol ids; empty when nothing in the text can be pronounced."""
         return self.spoken_ids(normalise(text))
 
-    def spoken_ids(self, spoken: str) -> list[int]:
-        """`spoken()`'s output -> symbol ids."""
-        syms = self.symbols(spoken, normalised=True)
-        if not any(s not in PUNCTUATION + WORD_BREAK for s in syms):
-            return []
-        return [_SYMBOL_ID[s] for s in syms]
+    def spoken_ids(self, spoken: str, warn: bool = True) -> list[int]:
+        """`spoken()`'s output -> symbol ids. `warn=False` for a text already warned about (synthesis
+        encodes each piece again per item; the user hears about a dropped symbol once)."""
+        syms, dropped = self._symbols(spoken)
+        if warn:
+            _warn_dropped(dropped)
+        return _ids(syms)
+
+    def pieces_ids(self, pieces: Sequence[str]) -> list[list[int]]:
+        """The pieces of one spoken text -> their ids, with one warning for the text naming every
+        dropped symbol (not one a piece)."""
+        encoded = [self._symbols(p) for p in pieces]
+        _warn_dropped(set().union(*(dropped for _, dropped in encoded)))
+        return [_ids(syms) for syms, _ in encoded]
+
+
+def _warn_dropped(dropped: set[str]) -> None:
+    if dropped:
+        warnings.warn(f"dropped unknown symbols: {''.join(sorted(dropped))!r}", stacklevel=3)
+
+
+def _ids(syms: list[str]) -> list[int]:
+    """Symbols -> ids; empty when there is nothing but punctuation and word breaks."""
+    if not any(s not in PUNCTUATION + WORD_BREAK for s in syms):
+        return []
+    return [_SYMBOL_ID[s] for s in syms]
 
 
 _SYMBOL_ID = {s: i for i, s in enumerate(SYMBOLS)}

@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import tempfile
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -388,8 +389,12 @@ class CoquiTokenizer:
         """The text that length is measured on: Coqui's cleaners run in `ids`, on each piece, as in Coqui."""
         return text
 
-    def spoken_ids(self, spoken: str) -> list[int]:
+    def spoken_ids(self, spoken: str, warn: bool = True) -> list[int]:
+        """`warn` is FrontEnd's: this tokenizer never warns (a symbol it lacks is a UserError)."""
         return self.ids(spoken)
+
+    def pieces_ids(self, pieces: Sequence[str]) -> list[list[int]]:
+        return [self.ids(p) for p in pieces]
 
     def ids(self, text: str) -> list[int]:
         symbols = self.symbols(text)
