@@ -4,6 +4,7 @@ ceilings, and the voice's sampled frames rendered by WORLD and by the neural voc
 
     python scripts/bench_vocoder.py [--voice slt-world] [--neural PATH.pt] [--sentences 10]
                                     [--seeds 1 2 3] [--temperature 0.667] [--corpus corpus] [--f0-mean N]
+                                    [--skip K] [--voiced-noise-db D [D ...]]
 
 Held-out Harvard sentences (701-720, never trained on). For each sentence and seed the acoustic
 frames are sampled once and every vocoder renders the same frames, so the rows differ by the
@@ -84,6 +85,8 @@ def main() -> int:
     ap.add_argument("--neural", action="append", default=[],
                     help="a voice file with the neural vocoder (repeatable; default: every shipped one)")
     ap.add_argument("--sentences", type=int, default=10)
+    ap.add_argument("--skip", type=int, default=0, help="start after this many held-out sentences (10: 711-720, "
+                    "the sentences the voiced-noise gain was chosen on)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     ap.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE)
     ap.add_argument("--corpus", type=Path, default=Path("corpus"))
@@ -91,6 +94,8 @@ def main() -> int:
     ap.add_argument("--no-median", action="store_true", help="skip the WORLD + median-F0 row")
     ap.add_argument("--f0-mean", type=int, default=0, metavar="N",
                     help="also render each neural voice with a running mean of N frames on its log-F0")
+    ap.add_argument("--voiced-noise-db", type=float, nargs="+", default=[], metavar="D",
+                    help="also render each neural voice with its voiced frames' noise at D dB")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -109,9 +114,11 @@ def main() -> int:
         variants = [(f"{name}, no F0 median", _with(voc, f0_median=1)) for name, voc in neural]
     if args.f0_mean > 1:
         variants += [(f"{name}, F0 mean {args.f0_mean}", _with(voc, f0_mean=args.f0_mean)) for name, voc in neural]
+    variants += [(f"{name}, voiced noise {d:+g} dB", _with(voc, voiced_noise_db=d))
+                 for name, voc in neural for d in args.voiced_noise_db]
     neural += variants
     world_voc = voice.make_vocoder() if voice.vocoder["kind"] == "world" else world.WorldVocoder(wcfg)
-    utts = [u for u in corpus_mod.harvard() if u.split == "test"][: args.sentences]
+    utts = [u for u in corpus_mod.harvard() if u.split == "test"][args.skip: args.skip + args.sentences]
     from bench_tts_quality import source_wavs  # the held-out recordings, built on the fly if missing
 
     src = source_wavs(args.corpus, utts)
@@ -156,7 +163,7 @@ def main() -> int:
                 w = voc(item).numpy()
                 rows[f"{t_name} {name}"].add(w, sr, u.text, asr, time.perf_counter() - t0, ac_share)
         print(f"  {u.id} done ({time.time() - t_start:.0f} s)", file=sys.stderr, flush=True)
-    print(f"\n{len(utts)} held-out Harvard sentences (701-{700 + len(utts)}), seeds {args.seeds}, "
+    print(f"\n{len(utts)} held-out Harvard sentences ({utts[0].id}-{utts[-1].id}), seeds {args.seeds}, "
           f"{args.threads} threads; CER: Whisper tiny.en T=0; pitch jumps: pYIN 10 ms, > {JUMP_SEMITONES} semitones\n")
     print("| speech | Distill-MOS | DNSMOS OVRL | CER % | vocoder RTF | total RTF | pitch-jump % | clips |")
     print("|---|---|---|---|---|---|---|---|")
@@ -177,7 +184,7 @@ def _world_full(wav: np.ndarray, sr: int) -> np.ndarray:
 
 
 def _with(voc, **render):
-    """The same weights with other F0 smoothing (what the smoothing buys)."""
+    """The same weights with other rendering settings (what F0 smoothing or the voiced-noise gain buy)."""
     import copy
     import dataclasses
 

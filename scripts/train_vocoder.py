@@ -49,6 +49,8 @@ def main() -> int:
     ap.add_argument("--voice", type=Path, default=Path("tts_temp/tts/voices/slt-world.pt"))
     ap.add_argument("--f0-mean", type=int, help="with --export-voice: render log-F0 through a running mean of "
                     "this many frames (after the median)")
+    ap.add_argument("--voiced-noise-db", type=float, help="with --export-voice: raise the noise branch in voiced "
+                    "frames by this many dB at rendering (docs/benchmarks.md)")
     ap.add_argument("--export-checkpoint", type=Path, help="copy the resumable checkpoint here")
     ap.add_argument("--checkpoint", type=Path, help="export from this checkpoint instead of out_dir/last.pt")
     args = ap.parse_args()
@@ -59,7 +61,8 @@ def main() -> int:
     if args.export_voice or args.export_checkpoint:
         last = args.checkpoint or last
         if args.export_voice:
-            out = vocoder_train.attach_to_voice(args.voice, vocoder_train.export(last, **({} if args.f0_mean is None else {"f0_mean": args.f0_mean})), args.export_voice,
+            render = {k: v for k, v in (("f0_mean", args.f0_mean), ("voiced_noise_db", args.voiced_noise_db)) if v is not None}
+            out = vocoder_train.attach_to_voice(args.voice, vocoder_train.export(last, **render), args.export_voice,
                                                 name=args.config.stem)
             print(f"voice with the neural vocoder -> {out}")
         if args.export_checkpoint:

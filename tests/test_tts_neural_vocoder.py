@@ -306,3 +306,39 @@ def test_export_overrides_rendering_settings_only(tmp_path):
     assert vocoder_train.export(tmp_path / "c.pt")["config"]["f0_mean"] == 1
     with pytest.raises(ValueError):
         vocoder_train.export(tmp_path / "c.pt", channels=8)
+
+
+def test_voiced_noise_db_raises_the_noise_of_voiced_frames_alone():
+    """voiced_noise_db (rendering only) adds its gain to the noise envelope of voiced frames and
+    nothing else: the harmonic envelope and unvoiced frames' noise are as before, and a fully
+    voiced item's noise branch renders scaled by exactly 10^(dB/20)."""
+    f = _frames(24)
+    base = _model()
+    louder = nv.NeuralSourceFilter(dataclasses.replace(SMALL, voiced_noise_db=6.0))
+    louder.load_state_dict(base.state_dict())
+    louder.eval()
+    sf = base.smoothed(f[None])
+    (h0, n0), (h1, n1) = base.envelopes(sf), louder.envelopes(sf)
+    voiced = sf[0, SMALL.vuv] > 0.5
+    assert 0 < int(voiced.sum()) < 24
+    assert torch.equal(h0, h1) and torch.equal(n1[..., ~voiced], n0[..., ~voiced])
+    assert torch.allclose(n1[..., voiced] - n0[..., voiced], torch.full_like(n0[..., voiced], 6.0 * math.log(10) / 20), atol=1e-5)
+    f[SMALL.vuv] = 1.0
+    g = torch.Generator().manual_seed(5)
+    fs = base.smoothed(f[None])
+    ha, na = base.envelopes(fs)
+    hb, nb = louder.envelopes(fs)
+    a = base.render(fs, torch.full_like(ha, -30.0), na, torch.Generator().manual_seed(5))
+    b = louder.render(fs, torch.full_like(hb, -30.0), nb, g)
+    assert float(a.abs().max()) > 0
+    assert torch.allclose(b, a * 10 ** (6.0 / 20), rtol=1e-4, atol=1e-6)
+    voc = nv.NeuralVocoder(louder)
+    assert torch.equal(voc(torch.stack([_frames(24), _frames(24, 3)]))[0], voc(_frames(24)))  # batch row == item alone
+
+
+def test_export_sets_the_voiced_noise_gain(tmp_path):
+    ckpt = {"format": vocoder_train.CHECKPOINT_FORMAT, "vocoder": nv.to_dict(_model())}
+    torch.save(ckpt, tmp_path / "c.pt")
+    d = vocoder_train.export(tmp_path / "c.pt", voiced_noise_db=6.0)
+    assert d["config"]["voiced_noise_db"] == 6.0 and nv.from_dict(d).model.cfg.voiced_noise_db == 6.0
+    assert vocoder_train.export(tmp_path / "c.pt")["config"]["voiced_noise_db"] == 0.0

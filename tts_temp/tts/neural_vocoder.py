@@ -48,6 +48,7 @@ class NeuralVocoderConfig(WorldFrameLayout):
     f0_median: int = 5            # frames; odd; 1 = no smoothing (log-F0 and the voicing flag)
     f0_mean: int = 1              # frames; odd; > 1: then a running mean of log-F0 (rendering only)
     noise_seed: int = 0           # per-item noise seed when no generator is passed
+    voiced_noise_db: float = 0.0  # gain of the noise branch in voiced frames at rendering, dB (set at export; see envelopes)
 
     @property
     def n_bins(self) -> int:
@@ -156,7 +157,13 @@ class NeuralSourceFilter(nn.Module):
         return out
 
     def envelopes(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(harmonic, noise) natural-log magnitudes (B, n_bins, T) on the linear grid."""
+        """(harmonic, noise) natural-log magnitudes (B, n_bins, T) on the linear grid.
+
+        `voiced_noise_db` raises the noise branch in voiced frames at rendering (training runs at 0):
+        the harmonic branch is a strictly periodic pulse train, without the jitter and breath of a
+        voice, and more noise between its harmonics is what both naturalness proxies prefer on
+        held-out sentences (docs/benchmarks.md); unvoiced frames keep the level trained on the
+        recordings."""
         cfg = self.cfg
         x = (frames - self.mean[None, :, None]) / self.std[None, :, None]
         h = self.pre(x)
@@ -166,6 +173,8 @@ class NeuralSourceFilter(nn.Module):
         base = 0.5 * torch.einsum("gm,bmt->bgt", self.grid_map, frames[:, : cfg.n_mels])
         harm = base + out[:, : cfg.n_bins] + self.level[0]
         noise = base + out[:, cfg.n_bins:] + self.level[1]
+        if cfg.voiced_noise_db:
+            noise = noise + (frames[:, cfg.vuv:cfg.vuv + 1] > 0.5) * (cfg.voiced_noise_db * math.log(10) / 20)
         return harm.clamp(max=10.0), noise.clamp(max=10.0)
 
     def excitation(self, frames: torch.Tensor) -> torch.Tensor:

@@ -24,7 +24,7 @@ from tts_temp.tts import features as features_mod
 from tts_temp.tts.neural_vocoder import NeuralSourceFilter, NeuralVocoderConfig, stft_loss, to_dict
 
 CHECKPOINT_FORMAT = "tts_temp.neural_vocoder.checkpoint/1"
-RENDER_SETTINGS = {"f0_median", "f0_mean"}  # vocoder settings an export may change (nothing learnt)
+RENDER_SETTINGS = {"f0_median", "f0_mean", "voiced_noise_db"}  # vocoder settings an export may change (nothing learnt)
 
 
 @dataclass
@@ -329,7 +329,7 @@ def _main_thread() -> bool:
 
 def export(checkpoint: str | os.PathLike, **render) -> dict:
     """A checkpoint -> the shippable vocoder dict (weights only, plain tensors). `render` overrides
-    settings that act at rendering only (f0_median, f0_mean), not the learnt weights."""
+    settings that act at rendering only (f0_median, f0_mean, voiced_noise_db), not the learnt weights."""
     d = torch.load(checkpoint, map_location="cpu", weights_only=True)
     if d.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{checkpoint}: not a vocoder checkpoint")
