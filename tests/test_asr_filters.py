@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 from whisper.decoding import ApplyTimestampRules, SuppressTokens
 from whisper.tokenizer import get_tokenizer
 
@@ -66,3 +67,30 @@ def test_window_task_uses_the_faster_filters():
     kinds = {type(f) for f in task.logit_filters}
     assert {BatchedTimestampRules, IndexedSuppressTokens} <= kinds
     assert not kinds & {ApplyTimestampRules, SuppressTokens}
+    # beam search takes the rules' log-probabilities: they run last, right before it
+    beam = _WindowTask(m, DecodingOptions(temperature=0.0, beam_size=5), window, SamplingOptions())
+    assert isinstance(beam.logit_filters[-1], BatchedTimestampRules)
+    assert beam.decoder.log_softmax == beam.logit_filters[-1].log_softmax
+
+
+@pytest.mark.parametrize("rows", [1, 5])
+def test_rules_hand_over_the_log_softmax_of_the_logits_they_left(rows):
+    """The log-probabilities the rules give beam search are log_softmax of the filtered logits,
+    bit for bit, whether or not a row had its text masked after the rules computed theirs; other
+    logits get their own."""
+    tokenizer = get_tokenizer(multilingual=False)
+    sample_begin = len(tokenizer.sot_sequence_including_notimestamps) - 1
+    rules = BatchedTimestampRules(tokenizer, sample_begin, 50)
+    gen = torch.Generator().manual_seed(10 + rows)
+    shared = forced = 0
+    for length in range(sample_begin, sample_begin + 30):
+        logits, tokens = _random_step(gen, tokenizer, rows, sample_begin, length)
+        rules.apply(logits, tokens)
+        got = rules.log_softmax(logits)
+        assert torch.equal(got, F.log_softmax(logits, dim=-1))
+        shared += rules._last is not None and got is rules._last[1]
+        forced += rules._last is None
+        other = logits.clone()
+        other[:, 0] += 1.0
+        assert torch.equal(rules.log_softmax(other), F.log_softmax(other, dim=-1))
+    assert shared > 0 and forced > 0  # both paths ran

@@ -10,6 +10,13 @@ rules read the rows as Python lists and the "timestamps outweigh every text toke
 reduction for all rows. The rules, their order and the arithmetic are whisper's: a test feeds
 both the same random steps and compares the filtered logits bit for bit.
 
+The rule's log-probabilities are those beam search takes next (its `log_softmax` of the same
+logits): when no row had its text masked, the logits are unchanged since the rules read them, and
+`log_softmax` hands beam search the rules' tensor instead of a second pass over the vocabulary.
+That holds only where nothing writes the logits between the rules and the decoder: whisper's loop
+calls `decoder.update` right after the last filter, so the task shares them only when the rules
+are the last filter (the version counter cannot tell: tensors made under inference mode have none).
+
 Suppressed tokens: whisper turns its Python list into an index tensor at every step; here the
 tensor is made once (on the logits' device) and filled in place.
 """
@@ -24,6 +31,9 @@ from whisper.decoding import ApplyTimestampRules, LogitFilter, SuppressTokens
 
 
 class BatchedTimestampRules(ApplyTimestampRules):
+    # (logits, log_softmax of them) as the last `apply` left them, None if it masked a row after
+    _last: tuple[Tensor, Tensor] | None = None
+
     @classmethod
     def like(cls, rules: ApplyTimestampRules) -> "BatchedTimestampRules":
         return cls(rules.tokenizer, rules.sample_begin, rules.max_initial_timestamp_index)
@@ -58,7 +68,18 @@ class BatchedTimestampRules(ApplyTimestampRules):
         logprobs = F.log_softmax(logits.float(), dim=-1)
         stamps_logprob = _row_logsumexp(logprobs[:, first:])
         best_text = logprobs[:, :first].amax(dim=-1)
-        logits[:, :first].masked_fill_((stamps_logprob > best_text)[:, None], -math.inf)
+        forced = (stamps_logprob > best_text).tolist()
+        for k in (k for k, f in enumerate(forced) if f):
+            logits[k, :first] = -math.inf
+        self._last = None if any(forced) else (logits, logprobs)
+
+    def log_softmax(self, logits: Tensor) -> Tensor:
+        """`F.log_softmax(logits.float(), dim=-1)`: the tensor `apply` computed when `logits` is the
+        one it last filtered and left as it read it (for the filter that runs last, see above)."""
+        last = self._last
+        if last is not None and last[0] is logits:
+            return last[1]
+        return F.log_softmax(logits.float(), dim=-1)
 
 
 def _row_logsumexp(x: Tensor) -> Tensor:
