@@ -201,3 +201,24 @@ def test_beam_reorder_gives_the_logits_of_the_reordered_rows(compute_type):
     step = inf.logits(torch.cat([tokens[order], nxt], 1), window.features)[:, -1]
     fresh = CachedInference(m, window, 2).logits(torch.cat([tokens[order], nxt], 1), window.features)[:, -1]
     torch.testing.assert_close(step, fresh, rtol=1e-4, atol=1e-3)
+
+
+def test_beam_reorder_after_a_shared_prompt_keeps_the_prompt_in_both_buffers():
+    """Rows that start from one prompt share its cache positions, which the reorder no longer
+    copies: after reorders into each of the two buffers, the cache is the full gather of rows."""
+    m = model()
+    window = EncodedWindow.encode(m, window_mel("jfk"))
+    gen = torch.Generator().manual_seed(7)
+    prompt = torch.tensor([[50257, 50362, 400, 500, 600]]).repeat(5, 1)
+    inf = CachedInference(m, window, prompt.shape[1])
+    inf.logits(prompt, window.features)
+    assert inf.common == prompt.shape[1]
+    tokens = prompt
+    for order in ([0, 0, 1, 3, 3], [4, 2, 2, 0, 1], [1, 0, 3, 2, 4]):
+        tokens = torch.cat([tokens, torch.randint(0, 50000, (5, 1), generator=gen)], 1)
+        inf.logits(tokens, window.features)
+        n = tokens.shape[1]
+        want = inf.kv[:, :, :, :n][:, :, order].clone()
+        inf.rearrange_kv_cache(order)
+        assert torch.equal(inf.kv[:, :, :, :n], want)
+        tokens = tokens[order]

@@ -100,11 +100,13 @@ class CachedInference(Inference):
         self.kv: Tensor | None = None
         self.spare: Tensor | None = None  # beam search's second buffer (rearrange_kv_cache)
         self.length = 0  # positions already in the cache
+        self.common = 0  # positions every row of the cache holds alike (the shared prompt)
 
     def _allocate(self, batch: int, dtype: torch.dtype, device: torch.device) -> None:
         d = self.model.dims
         self.kv = torch.empty((d.n_text_layer, 2, batch, d.n_text_ctx, d.n_text_state), dtype=dtype, device=device)
         self.spare = None
+        self.common = 0
 
     @torch.no_grad()
     def logits(self, tokens: Tensor, audio_features: Tensor) -> Tensor:
@@ -118,6 +120,8 @@ class CachedInference(Inference):
         shared = batch > 1 and start == 0 and bool((new == new[:1]).all())
         x = self._hidden(new[:1] if shared else new, start, end)
         self.length = end
+        if start == 0:
+            self.common = end if shared or batch == 1 else 0
         if start > 0 or self.sot_index is None:
             logits = self.plan.project(x).float()
             return logits.expand(batch, -1, -1).contiguous() if shared else logits
@@ -170,18 +174,21 @@ class CachedInference(Inference):
     def rearrange_kv_cache(self, source_indices) -> None:
         """Beam search reorders rows: one gather of the filled part into a second buffer, which
         becomes the cache: faster than copying the changed rows in place, which gathers them
-        first and then scatters them back (measured in docs/benchmarks.md)."""
+        first and then scatters them back (measured in docs/benchmarks.md). The shared prompt is the
+        same in every row, so only the positions after it are gathered; both buffers hold the prompt
+        (copied once, when the second buffer is made)."""
         if self.kv is None:
             return
         idx = torch.as_tensor(source_indices, device=self.kv.device)
         if bool((idx == torch.arange(len(idx), device=idx.device)).all()):
             return
+        c, n = self.common, self.length
         if self.spare is None:
             self.spare = torch.empty_like(self.kv)
-        n = self.length
-        torch.index_select(self.kv[:, :, :, :n], 2, idx, out=self.spare[:, :, :, :n])
+            self.spare[:, :, :, :c] = self.kv[:, :, :, :c]
+        torch.index_select(self.kv[:, :, :, c:n], 2, idx, out=self.spare[:, :, :, c:n])
         self.kv, self.spare = self.spare, self.kv
 
     def cleanup_caching(self) -> None:
         self.kv = self.spare = None
-        self.length = 0
+        self.length = self.common = 0
