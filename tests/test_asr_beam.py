@@ -83,3 +83,27 @@ def test_repeated_rows_ties_and_long_prompts_rank_as_whisper(n_audio):
             break
     assert merged > 0 and any(ours.finished_sequences)
     assert all(seq[:40] == tuple(prompt[0].tolist()) for pool in ours.finished_sequences for seq in pool)
+
+
+@pytest.mark.parametrize("n", [51864, 51865, 1000, 40])
+def test_chunked_top_k_is_topk(n):
+    """The chunked top-k returns `topk`'s values and indices, ties, -inf and NaN included (where
+    its own answer could differ from topk's, the row goes to topk)."""
+    from tts_temp.asr.beam import top_k
+    g = torch.Generator().manual_seed(n)
+    cases = [torch.randn(5, n, generator=g) * 4,
+             torch.randint(-4, 4, (5, n), generator=g).float(),  # ties everywhere
+             torch.randn(5, n, generator=g)]
+    cases[2][0, :] = -torch.inf
+    cases[2][0, 7] = 1.0  # one finite value: the rest of its top-k are -inf ties
+    cases[2][1, 3:n:max(1, n // 9)] = 9.0  # equal maxima in several chunks
+    cases[2][2, n // 2] = torch.nan
+    cases[2][3, 1], cases[2][3, -1] = 50.0, 50.0  # a tie at the top, first and last chunk
+    cases[2][4, : n - 3] = -torch.inf  # every chunk but the last all -inf: chunk maxima tie
+    cases.append(cases[2].clone())
+    cases[3][4, -3:] = torch.tensor([2.0, 1.0, 3.0])  # ... with fewer finite values than k
+    for x in cases:
+        for k in (1, 6, 11):
+            want, got = x.topk(k), top_k(x, k)
+            assert got[1] == want[1].tolist(), (k, got[1], want[1])
+            assert torch.equal(got[0], want[0]) or torch.equal(got[0].isnan(), want[0].isnan())

@@ -17,6 +17,7 @@ gathered from the tokens tensor instead of rebuilt from Python lists.
 """
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import torch
@@ -27,6 +28,49 @@ from whisper.decoding import BeamSearchDecoder
 
 def _log_softmax(logits: Tensor) -> Tensor:
     return F.log_softmax(logits.float(), dim=-1)
+
+
+@functools.lru_cache(maxsize=None)
+def _chunk_size(n: int, k: int) -> int | None:
+    """The smallest divisor of n of at least 256 that leaves more than k chunks (None if none)."""
+    return next((size for size in range(256, n // (k + 1) + 1) if n % size == 0), None)
+
+
+def top_k(x: Tensor, k: int) -> tuple[Tensor, list[list[int]]]:
+    """`x.topk(k)` of each row of a 2-D tensor (the indices as Python lists, which beam search
+    wants), without partly sorting every row whole.
+
+    torch's CPU top-k copies each row into (value, index) pairs before sorting: the largest
+    cost of a beam step's ranking over the vocabulary. Here each row is split into chunks, the
+    k chunks with the largest maxima are gathered, and the top-k is taken among them. Where that
+    answer is the only one (the largest maximum left out below the k-th value found, and the
+    first k + 1 values found strictly decreasing: no ties, no NaN), it is what `topk` returns; any
+    other row is ranked by `topk` itself, so ties break exactly as before.
+    """
+    rows, n = x.shape
+    size = _chunk_size(n, k)
+    if size is None or not x.is_contiguous() or rows == 0:
+        values, ids = x.topk(k)
+        return values, ids.tolist()
+    count = n // size
+    best, which = x.view(rows, count, size).amax(dim=-1).topk(k + 1)
+    # the chosen chunks, as rows of (rows * count, size): one copy of whole chunks
+    first = torch.arange(0, rows * count, count, device=x.device)[:, None]
+    picked = x.view(rows * count, size).index_select(0, (which[:, :k] + first).flatten()).view(rows, k * size)
+    values, at = picked.topk(k + 1)
+    ids, unsure = [], []
+    for r, (b, v, c, a) in enumerate(zip(best.tolist(), values.tolist(), which.tolist(), at.tolist())):
+        if not (b[k] < v[k - 1] and all(v[i] > v[i + 1] for i in range(k))):
+            unsure.append(r)
+        ids.append([c[j // size] * size + j % size for j in a[:k]])
+    values = values[:, :k]
+    if unsure:
+        again = torch.tensor(unsure, device=x.device)
+        values = values.clone()
+        values[again], sure_ids = x.index_select(0, again).topk(k)
+        for r, row_ids in zip(unsure, sure_ids.tolist()):
+            ids[r] = row_ids
+    return values, ids
 
 
 class BatchedBeamSearchDecoder(BeamSearchDecoder):
@@ -45,10 +89,10 @@ class BatchedBeamSearchDecoder(BeamSearchDecoder):
         if self.finished_sequences is None:
             self.finished_sequences = [{} for _ in range(n_audio)]
 
-        top_values, top_ids = self.log_softmax(logits).topk(beams + 1)
+        top_values, top_ids = top_k(self.log_softmax(logits), beams + 1)
         # float32 sums, then Python floats: the numbers whisper's per-candidate `.item()` gives
         totals = (sum_logprobs[:, None] + top_values).tolist()
-        top_ids, prefixes = top_ids.tolist(), tokens.tolist()
+        prefixes = tokens.tolist()
         first_row: dict[tuple, int] = {}
         same_as = [first_row.setdefault(tuple(p), row) for row, p in enumerate(prefixes)]
 
