@@ -94,3 +94,16 @@ def test_rules_hand_over_the_log_softmax_of_the_logits_they_left(rows):
         other[:, 0] += 1.0
         assert torch.equal(rules.log_softmax(other), F.log_softmax(other, dim=-1))
     assert shared > 0 and forced > 0  # both paths ran
+
+
+def test_one_logsumexp_for_all_rows_is_whispers_row_by_row():
+    """The rules reduce the timestamps of all rows in one call; whisper reduces each row's 1-D
+    slice. The sums must be the same bit for bit, or a near tie could flip the forced timestamp."""
+    first = 50363
+    gen = torch.Generator().manual_seed(3)
+    for scale in (0.5, 1.0, 3.0, 8.0):
+        logits = torch.randn(64, first + 1501, generator=gen) * scale
+        logits[::3, first:] += 3.0
+        logprobs = F.log_softmax(logits, dim=-1)
+        rows = torch.stack([r.logsumexp(dim=-1) for r in logprobs[:, first:]])
+        assert torch.equal(logprobs[:, first:].logsumexp(dim=-1), rows)
