@@ -189,12 +189,12 @@ def test_beam_reorder_gives_the_logits_of_the_reordered_rows(compute_type):
     tokens = torch.cat([torch.tensor([[50257, 50362]]).repeat(5, 1), torch.randint(0, 50000, (5, 3), generator=gen)], 1)
     inf = CachedInference(m, window, 2)
     inf.logits(tokens, window.features)
-    before = inf.kv[:, :, :, :5].clone()
+    before = inf.kv[..., :5, :].clone()
     order = [2, 0, 0, 4, 1]
     inf.rearrange_kv_cache(order)
-    assert torch.equal(inf.kv[:, :, :, :5], before[:, :, order])
+    assert torch.equal(inf.kv[..., :5, :], before[:, :, order])
     inf.rearrange_kv_cache(list(range(5)))  # no move: nothing changes
-    assert torch.equal(inf.kv[:, :, :, :5], before[:, :, order])
+    assert torch.equal(inf.kv[..., :5, :], before[:, :, order])
     if compute_type == "int8":  # int8 activations share one scale per call: a fresh batch rounds otherwise
         return
     nxt = torch.randint(0, 50000, (5, 1), generator=gen)
@@ -218,7 +218,22 @@ def test_beam_reorder_after_a_shared_prompt_keeps_the_prompt_in_both_buffers():
         tokens = torch.cat([tokens, torch.randint(0, 50000, (5, 1), generator=gen)], 1)
         inf.logits(tokens, window.features)
         n = tokens.shape[1]
-        want = inf.kv[:, :, :, :n][:, :, order].clone()
+        want = inf.kv[..., :n, :][:, :, order].clone()
         inf.rearrange_kv_cache(order)
-        assert torch.equal(inf.kv[:, :, :, :n], want)
+        assert torch.equal(inf.kv[..., :n, :], want)
         tokens = tokens[order]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_self_attention_over_the_head_major_cache_is_the_strided_one(dtype):
+    """The cache keeps each head's keys together ((batch, head, position, head_dim)); attention
+    over it must give the numbers of whisper's strided per-head view of (batch, position, state),
+    bit for bit, so the layout changes no logit."""
+    gen = torch.Generator().manual_seed(8)
+    for length in (1, 37, 200):
+        q = torch.randn(5, 1, 384, generator=gen).to(dtype)
+        k, v = (torch.randn(5, length, 384, generator=gen).to(dtype) for _ in range(2))
+        heads = lambda x: x.view(*x.shape[:2], 6, 64).transpose(1, 2)
+        strided = torch.nn.functional.scaled_dot_product_attention(heads(q), heads(k), heads(v))
+        major = torch.nn.functional.scaled_dot_product_attention(heads(q), heads(k).contiguous(), heads(v).contiguous())
+        assert torch.equal(strided, major)
