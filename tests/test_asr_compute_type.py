@@ -66,6 +66,22 @@ def test_encoder_products_give_each_row_its_own_activation_scale():
     assert torch.equal(Int8Linear(weight, bias, row_scaled=True)(zero), bias.expand(3, -1))
 
 
+def test_row_scales_are_each_rows_largest_magnitude():
+    """The scale of a row is its largest |value| (taken as max(max, -min)): rows led by a negative
+    value, a positive one, zeros and -0.0 give the product of x / |x|.amax, bit for bit."""
+    gen = torch.Generator().manual_seed(4)
+    weight, bias = torch.randn(64, 128, generator=gen) * 0.1, torch.randn(64, generator=gen) * 0.1
+    x = torch.randn(6, 128, generator=gen)
+    x[0, 5], x[1, 9] = -40.0, 40.0
+    x[2] = 0.0
+    x[3] = -0.0
+    x[3, 0] = -1e-3
+    lin = Int8Linear(weight, bias, row_scaled=True)
+    scale = x.abs().amax(dim=-1, keepdim=True).clamp_min(torch.finfo(torch.float32).tiny)
+    want = torch.ops.quantized.linear_dynamic(x / scale, lin._packed, lin.reduce_range).sub_(bias).mul_(scale).add_(bias)
+    assert torch.equal(lin(x), want)
+
+
 def test_int8_model_scales_encoder_rows_and_not_decoder_rows():
     m = int8_model()
     encoder = [mod for mod in m.encoder.modules() if isinstance(mod, Int8Linear)]
