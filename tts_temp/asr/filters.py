@@ -11,8 +11,8 @@ reduction for all rows. The rules, their order and the arithmetic are whisper's:
 both the same random steps and compares the filtered logits bit for bit.
 
 The rule's log-probabilities are those beam search takes next (its `log_softmax` of the same
-logits): when no row had its text masked, the logits are unchanged since the rules read them, and
-`log_softmax` hands beam search the rules' tensor instead of a second pass over the vocabulary.
+logits): after the rules mask a row's text they compute that row's again, and `log_softmax` hands
+beam search the rules' tensor instead of a second pass over the vocabulary.
 That holds only where nothing writes the logits between the rules and the decoder: whisper's loop
 calls `decoder.update` right after the last filter, so the task shares them only when the rules
 are the last filter (the version counter cannot tell: tensors made under inference mode have none).
@@ -31,7 +31,7 @@ from whisper.decoding import ApplyTimestampRules, LogitFilter, SuppressTokens
 
 
 class BatchedTimestampRules(ApplyTimestampRules):
-    # (logits, log_softmax of them) as the last `apply` left them, None if it masked a row after
+    # (logits, log_softmax of them) as the last `apply` left them
     _last: tuple[Tensor, Tensor] | None = None
 
     @classmethod
@@ -70,14 +70,17 @@ class BatchedTimestampRules(ApplyTimestampRules):
         # 1,501 values are below the size at which torch splits one reduction over threads)
         stamps_logprob = logprobs[:, first:].logsumexp(dim=-1)
         best_text = logprobs[:, :first].amax(dim=-1)
-        forced = (stamps_logprob > best_text).tolist()
-        for k in (k for k, f in enumerate(forced) if f):
+        forced = [k for k, f in enumerate((stamps_logprob > best_text).tolist()) if f]
+        for k in forced:
             logits[k, :first] = -math.inf
-        self._last = None if any(forced) else (logits, logprobs)
+        if forced:  # those rows' log-probabilities again; a row's do not depend on the other rows
+            again = torch.tensor(forced, device=logits.device)
+            logprobs[again] = F.log_softmax(logits[again].float(), dim=-1)
+        self._last = (logits, logprobs)
 
     def log_softmax(self, logits: Tensor) -> Tensor:
         """`F.log_softmax(logits.float(), dim=-1)`: the tensor `apply` computed when `logits` is the
-        one it last filtered and left as it read it (for the filter that runs last, see above)."""
+        one it last filtered (for the filter that runs last, see above)."""
         last = self._last
         if last is not None and last[0] is logits:
             return last[1]
