@@ -183,9 +183,10 @@ class CachedInference(Inference):
         (copied once, when the second buffer is made)."""
         if self.kv is None:
             return
-        idx = torch.as_tensor(source_indices, device=self.kv.device)
-        if bool((idx == torch.arange(len(idx), device=idx.device)).all()):
+        order = [int(i) for i in source_indices]
+        if order == list(range(len(order))):  # most steps: no row moves
             return
+        idx = torch.tensor(order, device=self.kv.device)
         c, n = self.common, self.length
         if self.spare is None:
             self.spare = torch.empty_like(self.kv)
