@@ -11,8 +11,8 @@ reduction for all rows. The rules, their order and the arithmetic are whisper's:
 both the same random steps and compares the filtered logits bit for bit.
 
 The rule's log-probabilities are those beam search takes next (its `log_softmax` of the same
-logits): after the rules mask a row's text they compute that row's again, and `log_softmax` hands
-beam search the rules' tensor instead of a second pass over the vocabulary.
+logits): `log_softmax` hands beam search the rules' tensor instead of a second pass over the
+vocabulary, with the rows whose text the rules masked after computing it computed again.
 That holds only where nothing writes the logits between the rules and the decoder: whisper's loop
 calls `decoder.update` right after the last filter, so the task shares them only when the rules
 are the last filter (the version counter cannot tell: tensors made under inference mode have none).
@@ -31,8 +31,9 @@ from whisper.decoding import ApplyTimestampRules, LogitFilter, SuppressTokens
 
 
 class BatchedTimestampRules(ApplyTimestampRules):
-    # (logits, log_softmax of them) as the last `apply` left them
-    _last: tuple[Tensor, Tensor] | None = None
+    # the logits the last `apply` filtered, their log_softmax as it computed it, and the rows whose
+    # text it masked after that (their log-probabilities are computed again when asked for)
+    _last: tuple[Tensor, Tensor, list[int]] | None = None
 
     @classmethod
     def like(cls, rules: ApplyTimestampRules) -> "BatchedTimestampRules":
@@ -73,18 +74,20 @@ class BatchedTimestampRules(ApplyTimestampRules):
         forced = [k for k, f in enumerate((stamps_logprob > best_text).tolist()) if f]
         for k in forced:
             logits[k, :first] = -math.inf
-        if forced:  # those rows' log-probabilities again; a row's do not depend on the other rows
-            again = torch.tensor(forced, device=logits.device)
-            logprobs[again] = F.log_softmax(logits[again].float(), dim=-1)
-        self._last = (logits, logprobs)
+        self._last = (logits, logprobs, forced)
 
     def log_softmax(self, logits: Tensor) -> Tensor:
         """`F.log_softmax(logits.float(), dim=-1)`: the tensor `apply` computed when `logits` is the
         one it last filtered (for the filter that runs last, see above)."""
         last = self._last
-        if last is not None and last[0] is logits:
-            return last[1]
-        return F.log_softmax(logits.float(), dim=-1)
+        if last is None or last[0] is not logits:
+            return F.log_softmax(logits.float(), dim=-1)
+        logits, logprobs, forced = last
+        if forced:  # the masked rows' again, on their own (a row's do not depend on the others)
+            again = torch.tensor(forced, device=logits.device)
+            logprobs[again] = F.log_softmax(logits[again].float(), dim=-1)
+            self._last = (logits, logprobs, [])
+        return logprobs
 
 
 class IndexedSuppressTokens(SuppressTokens):
