@@ -66,6 +66,22 @@ def test_encoder_products_give_each_row_its_own_activation_scale():
     assert torch.equal(Int8Linear(weight, bias, row_scaled=True)(zero), bias.expand(3, -1))
 
 
+def test_row_scales_are_each_rows_largest_magnitude():
+    """The scale of a row is its largest |value| (taken as max(max, -min)): rows led by a negative
+    value, a positive one, zeros and -0.0 give the product of x / |x|.amax, bit for bit."""
+    gen = torch.Generator().manual_seed(4)
+    weight, bias = torch.randn(64, 128, generator=gen) * 0.1, torch.randn(64, generator=gen) * 0.1
+    x = torch.randn(6, 128, generator=gen)
+    x[0, 5], x[1, 9] = -40.0, 40.0
+    x[2] = 0.0
+    x[3] = -0.0
+    x[3, 0] = -1e-3
+    lin = Int8Linear(weight, bias, row_scaled=True)
+    scale = x.abs().amax(dim=-1, keepdim=True).clamp_min(torch.finfo(torch.float32).tiny)
+    want = torch.ops.quantized.linear_dynamic(x / scale, lin._packed, lin.reduce_range).sub_(bias).mul_(scale).add_(bias)
+    assert torch.equal(lin(x), want)
+
+
 def test_int8_model_scales_encoder_rows_and_not_decoder_rows():
     m = int8_model()
     encoder = [mod for mod in m.encoder.modules() if isinstance(mod, Int8Linear)]
@@ -189,15 +205,51 @@ def test_beam_reorder_gives_the_logits_of_the_reordered_rows(compute_type):
     tokens = torch.cat([torch.tensor([[50257, 50362]]).repeat(5, 1), torch.randint(0, 50000, (5, 3), generator=gen)], 1)
     inf = CachedInference(m, window, 2)
     inf.logits(tokens, window.features)
-    before = inf.kv[:, :, :, :5].clone()
+    before = inf.kv[..., :5, :].clone()
     order = [2, 0, 0, 4, 1]
     inf.rearrange_kv_cache(order)
-    assert torch.equal(inf.kv[:, :, :, :5], before[:, :, order])
+    assert torch.equal(inf.kv[..., :5, :], before[:, :, order])
     inf.rearrange_kv_cache(list(range(5)))  # no move: nothing changes
-    assert torch.equal(inf.kv[:, :, :, :5], before[:, :, order])
+    assert torch.equal(inf.kv[..., :5, :], before[:, :, order])
     if compute_type == "int8":  # int8 activations share one scale per call: a fresh batch rounds otherwise
         return
     nxt = torch.randint(0, 50000, (5, 1), generator=gen)
     step = inf.logits(torch.cat([tokens[order], nxt], 1), window.features)[:, -1]
     fresh = CachedInference(m, window, 2).logits(torch.cat([tokens[order], nxt], 1), window.features)[:, -1]
     torch.testing.assert_close(step, fresh, rtol=1e-4, atol=1e-3)
+
+
+def test_beam_reorder_after_a_shared_prompt_keeps_the_prompt_in_both_buffers():
+    """Rows that start from one prompt share its cache positions, which the reorder no longer
+    copies: after reorders into each of the two buffers, the cache is the full gather of rows."""
+    m = model()
+    window = EncodedWindow.encode(m, window_mel("jfk"))
+    gen = torch.Generator().manual_seed(7)
+    prompt = torch.tensor([[50257, 50362, 400, 500, 600]]).repeat(5, 1)
+    inf = CachedInference(m, window, prompt.shape[1])
+    inf.logits(prompt, window.features)
+    assert inf.common == prompt.shape[1]
+    tokens = prompt
+    for order in ([0, 0, 1, 3, 3], [4, 2, 2, 0, 1], [1, 0, 3, 2, 4]):
+        tokens = torch.cat([tokens, torch.randint(0, 50000, (5, 1), generator=gen)], 1)
+        inf.logits(tokens, window.features)
+        n = tokens.shape[1]
+        want = inf.kv[..., :n, :][:, :, order].clone()
+        inf.rearrange_kv_cache(order)
+        assert torch.equal(inf.kv[..., :n, :], want)
+        tokens = tokens[order]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_self_attention_over_the_head_major_cache_is_the_strided_one(dtype):
+    """The cache keeps each head's keys together ((batch, head, position, head_dim)); attention
+    over it must give the numbers of whisper's strided per-head view of (batch, position, state),
+    bit for bit, so the layout changes no logit."""
+    gen = torch.Generator().manual_seed(8)
+    for length in (1, 37, 200):
+        q = torch.randn(5, 1, 384, generator=gen).to(dtype)
+        k, v = (torch.randn(5, length, 384, generator=gen).to(dtype) for _ in range(2))
+        heads = lambda x: x.view(*x.shape[:2], 6, 64).transpose(1, 2)
+        strided = torch.nn.functional.scaled_dot_product_attention(heads(q), heads(k), heads(v))
+        major = torch.nn.functional.scaled_dot_product_attention(heads(q), heads(k).contiguous(), heads(v).contiguous())
+        assert torch.equal(strided, major)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 from whisper.decoding import ApplyTimestampRules, SuppressTokens
 from whisper.tokenizer import get_tokenizer
 
@@ -66,3 +67,43 @@ def test_window_task_uses_the_faster_filters():
     kinds = {type(f) for f in task.logit_filters}
     assert {BatchedTimestampRules, IndexedSuppressTokens} <= kinds
     assert not kinds & {ApplyTimestampRules, SuppressTokens}
+    # beam search takes the rules' log-probabilities: they run last, right before it
+    beam = _WindowTask(m, DecodingOptions(temperature=0.0, beam_size=5), window, SamplingOptions())
+    assert isinstance(beam.logit_filters[-1], BatchedTimestampRules)
+    assert beam.decoder.log_softmax == beam.logit_filters[-1].log_softmax
+
+
+@pytest.mark.parametrize("rows", [1, 5])
+def test_rules_hand_over_the_log_softmax_of_the_logits_they_left(rows):
+    """The log-probabilities the rules give beam search are log_softmax of the filtered logits,
+    bit for bit, whether or not a row had its text masked after the rules computed theirs (those
+    rows are computed again on their own); other logits get their own."""
+    tokenizer = get_tokenizer(multilingual=False)
+    sample_begin = len(tokenizer.sot_sequence_including_notimestamps) - 1
+    rules = BatchedTimestampRules(tokenizer, sample_begin, 50)
+    gen = torch.Generator().manual_seed(10 + rows)
+    shared = forced = 0
+    for length in range(sample_begin, sample_begin + 30):
+        logits, tokens = _random_step(gen, tokenizer, rows, sample_begin, length)
+        rules.apply(logits, tokens)
+        got = rules.log_softmax(logits)
+        assert torch.equal(got, F.log_softmax(logits, dim=-1))
+        shared += got is rules._last[1]
+        forced += bool((logits[:, :tokenizer.timestamp_begin] == -torch.inf).all(dim=-1).any())
+        other = logits.clone()
+        other[:, 0] += 1.0
+        assert torch.equal(rules.log_softmax(other), F.log_softmax(other, dim=-1))
+    assert shared == 30 and forced > 0  # every step handed over, masked rows among them
+
+
+def test_one_logsumexp_for_all_rows_is_whispers_row_by_row():
+    """The rules reduce the timestamps of all rows in one call; whisper reduces each row's 1-D
+    slice. The sums must be the same bit for bit, or a near tie could flip the forced timestamp."""
+    first = 50363
+    gen = torch.Generator().manual_seed(3)
+    for scale in (0.5, 1.0, 3.0, 8.0):
+        logits = torch.randn(64, first + 1501, generator=gen) * scale
+        logits[::3, first:] += 3.0
+        logprobs = F.log_softmax(logits, dim=-1)
+        rows = torch.stack([r.logsumexp(dim=-1) for r in logprobs[:, first:]])
+        assert torch.equal(logprobs[:, first:].logsumexp(dim=-1), rows)

@@ -10,6 +10,13 @@ rules read the rows as Python lists and the "timestamps outweigh every text toke
 reduction for all rows. The rules, their order and the arithmetic are whisper's: a test feeds
 both the same random steps and compares the filtered logits bit for bit.
 
+The rule's log-probabilities are those beam search takes next (its `log_softmax` of the same
+logits): `log_softmax` hands beam search the rules' tensor instead of a second pass over the
+vocabulary, with the rows whose text the rules masked after computing it computed again.
+That holds only where nothing writes the logits between the rules and the decoder: whisper's loop
+calls `decoder.update` right after the last filter, so the task shares them only when the rules
+are the last filter (the version counter cannot tell: tensors made under inference mode have none).
+
 Suppressed tokens: whisper turns its Python list into an index tensor at every step; here the
 tensor is made once (on the logits' device) and filled in place.
 """
@@ -24,6 +31,10 @@ from whisper.decoding import ApplyTimestampRules, LogitFilter, SuppressTokens
 
 
 class BatchedTimestampRules(ApplyTimestampRules):
+    # the logits the last `apply` filtered, their log_softmax as it computed it, and the rows whose
+    # text it masked after that (their log-probabilities are computed again when asked for)
+    _last: tuple[Tensor, Tensor, list[int]] | None = None
+
     @classmethod
     def like(cls, rules: ApplyTimestampRules) -> "BatchedTimestampRules":
         return cls(rules.tokenizer, rules.sample_begin, rules.max_initial_timestamp_index)
@@ -56,16 +67,27 @@ class BatchedTimestampRules(ApplyTimestampRules):
 
         # sample a timestamp when their total probability beats every single text token
         logprobs = F.log_softmax(logits.float(), dim=-1)
-        stamps_logprob = _row_logsumexp(logprobs[:, first:])
+        # one reduction for all rows; each row sums as whisper's 1-D slice does, bit for bit (tests;
+        # 1,501 values are below the size at which torch splits one reduction over threads)
+        stamps_logprob = logprobs[:, first:].logsumexp(dim=-1)
         best_text = logprobs[:, :first].amax(dim=-1)
-        logits[:, :first].masked_fill_((stamps_logprob > best_text)[:, None], -math.inf)
+        forced = [k for k, f in enumerate((stamps_logprob > best_text).tolist()) if f]
+        for k in forced:
+            logits[k, :first] = -math.inf
+        self._last = (logits, logprobs, forced)
 
-
-def _row_logsumexp(x: Tensor) -> Tensor:
-    """logsumexp of each row, each reduced exactly as whisper reduces its 1-D row slice."""
-    if x.shape[0] == 1:
-        return x[0].logsumexp(dim=-1)[None]
-    return torch.stack([r.logsumexp(dim=-1) for r in x])
+    def log_softmax(self, logits: Tensor) -> Tensor:
+        """`F.log_softmax(logits.float(), dim=-1)`: the tensor `apply` computed when `logits` is the
+        one it last filtered (for the filter that runs last, see above)."""
+        last = self._last
+        if last is None or last[0] is not logits:
+            return F.log_softmax(logits.float(), dim=-1)
+        logits, logprobs, forced = last
+        if forced:  # the masked rows' again, on their own (a row's do not depend on the others)
+            again = torch.tensor(forced, device=logits.device)
+            logprobs[again] = F.log_softmax(logits[again].float(), dim=-1)
+            self._last = (logits, logprobs, [])
+        return logprobs
 
 
 class IndexedSuppressTokens(SuppressTokens):

@@ -96,15 +96,20 @@ class CachedInference(Inference):
         self.sot_index = sot_index
         self.plan = plan if plan is not None else DecoderPlan.of(model, window.features.dtype)
         # keys and values of every layer in one buffer: one write per layer and step, one copy per
-        # beam reorder; (n_layer, 2, batch, n_text_ctx, n_state)
+        # beam reorder; (n_layer, 2, batch, n_head, n_text_ctx, head_dim): each head's keys lie
+        # together, so attention reads them in one run instead of 64 values at a stride of n_state
+        # (the same numbers out; fewer cache misses, docs/benchmarks.md)
         self.kv: Tensor | None = None
         self.spare: Tensor | None = None  # beam search's second buffer (rearrange_kv_cache)
         self.length = 0  # positions already in the cache
+        self.common = 0  # positions every row of the cache holds alike (the shared prompt)
 
     def _allocate(self, batch: int, dtype: torch.dtype, device: torch.device) -> None:
         d = self.model.dims
-        self.kv = torch.empty((d.n_text_layer, 2, batch, d.n_text_ctx, d.n_text_state), dtype=dtype, device=device)
+        self.kv = torch.empty((d.n_text_layer, 2, batch, d.n_text_head, d.n_text_ctx, d.n_text_state // d.n_text_head),
+                              dtype=dtype, device=device)
         self.spare = None
+        self.common = 0
 
     @torch.no_grad()
     def logits(self, tokens: Tensor, audio_features: Tensor) -> Tensor:
@@ -118,6 +123,8 @@ class CachedInference(Inference):
         shared = batch > 1 and start == 0 and bool((new == new[:1]).all())
         x = self._hidden(new[:1] if shared else new, start, end)
         self.length = end
+        if start == 0:
+            self.common = end if shared or batch == 1 else 0
         if start > 0 or self.sot_index is None:
             logits = self.plan.project(x).float()
             return logits.expand(batch, -1, -1).contiguous() if shared else logits
@@ -140,13 +147,14 @@ class CachedInference(Inference):
         for i, b in enumerate(plan.blocks):
             q, kv_new = b.qkv(b.attn_ln(x)).split((state, 2 * state), dim=-1)
             layer = self.kv[i]
-            # (rows, length, 2, state) -> (2, rows, length, state); broadcast over the batch for one row
-            layer[:, :, start:end] = kv_new.view(rows, length, 2, state).permute(2, 0, 1, 3)
-            k, v = layer[:, :rows, :end]
             n = b.n_head
+            # (rows, length, 2, heads, head_dim) -> (2, rows, heads, length, head_dim); broadcast
+            # over the batch for one row
+            layer[:, :, :, start:end] = kv_new.view(rows, length, 2, n, state // n).permute(2, 0, 3, 1, 4)
+            k, v = layer[:, :rows, :, :end]
             if low:
                 q = q.to(k.dtype)
-            out = _merge(F.scaled_dot_product_attention(_heads(q, n), _heads(k, n), _heads(v, n), is_causal=causal))
+            out = _merge(F.scaled_dot_product_attention(_heads(q, n), k, v, is_causal=causal))
             x = x + b.attn_out(out.to(x.dtype) if low else out)
             out = self._cross_attention(i, b.cross_query(b.cross_ln(x)), n)
             x = x + b.cross_out(out.to(x.dtype) if low else out)
@@ -170,18 +178,22 @@ class CachedInference(Inference):
     def rearrange_kv_cache(self, source_indices) -> None:
         """Beam search reorders rows: one gather of the filled part into a second buffer, which
         becomes the cache: faster than copying the changed rows in place, which gathers them
-        first and then scatters them back (measured in docs/benchmarks.md)."""
+        first and then scatters them back (measured in docs/benchmarks.md). The shared prompt is the
+        same in every row, so only the positions after it are gathered; both buffers hold the prompt
+        (copied once, when the second buffer is made)."""
         if self.kv is None:
             return
-        idx = torch.as_tensor(source_indices, device=self.kv.device)
-        if bool((idx == torch.arange(len(idx), device=idx.device)).all()):
+        order = [int(i) for i in source_indices]
+        if order == list(range(len(order))):  # most steps: no row moves
             return
+        idx = torch.tensor(order, device=self.kv.device)
+        c, n = self.common, self.length
         if self.spare is None:
             self.spare = torch.empty_like(self.kv)
-        n = self.length
-        torch.index_select(self.kv[:, :, :, :n], 2, idx, out=self.spare[:, :, :, :n])
+            self.spare[..., :c, :] = self.kv[..., :c, :]
+        torch.index_select(self.kv[..., c:n, :], 2, idx, out=self.spare[..., c:n, :])
         self.kv, self.spare = self.spare, self.kv
 
     def cleanup_caching(self) -> None:
         self.kv = self.spare = None
-        self.length = 0
+        self.length = self.common = 0

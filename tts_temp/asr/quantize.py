@@ -108,7 +108,8 @@ def _row_scaled(op: Callable, packed: Tensor, reduce_range: bool, bias: Tensor |
     def product(x: Tensor) -> Tensor:
         if x.numel() == x.shape[-1]:
             return op(x, packed, reduce_range)
-        scale = x.abs().amax(dim=-1, keepdim=True).clamp_min_(tiny)
+        # the largest magnitude, max(max, -min): |x|'s amax exactly, without writing |x| out
+        scale = torch.maximum(x.amax(dim=-1, keepdim=True), x.amin(dim=-1, keepdim=True).neg_()).clamp_min_(tiny)
         y = op(x / scale, packed, reduce_range)
         if bias is None:
             return y.mul_(scale)

@@ -34,7 +34,7 @@ from tts_temp import audio as audio_io
 from tts_temp.asr import attention
 from tts_temp.asr.fallback import Attempt, FallbackPolicy, climb_schedule, should_reset_prompt, should_skip_as_silence
 from tts_temp.asr.beam import BatchedBeamSearchDecoder
-from tts_temp.asr.filters import fast_equivalents
+from tts_temp.asr.filters import BatchedTimestampRules, fast_equivalents
 from tts_temp.asr.decoder_plan import DecoderPlan
 from tts_temp.asr.inference import CachedInference, EncodedWindow
 from tts_temp.asr.options import APPEND_PUNCTUATIONS, PREPEND_PUNCTUATIONS, DecodeOptions, TranscribeOptions
@@ -146,8 +146,11 @@ class _WindowTask(DecodingTask):
         self.inference = CachedInference(model, window, len(self.initial_tokens), self.sot_index, plan)
         self.logit_filters = fast_equivalents(self.logit_filters)
         if options.beam_size is not None:
+            # the timestamp rules' log-probabilities, when nothing runs after them (filters.py)
+            last = self.logit_filters[-1] if self.logit_filters else None
+            shared = {"log_softmax": last.log_softmax} if isinstance(last, BatchedTimestampRules) else {}
             self.decoder = BatchedBeamSearchDecoder(options.beam_size, self.tokenizer.eot, self.inference,
-                                             options.patience)
+                                                    options.patience, **shared)
         else:
             self.decoder = SeededSampler(sampling, self.tokenizer.eot)
 
