@@ -174,7 +174,7 @@ class NeuralSourceFilter(nn.Module):
         harm = base + out[:, : cfg.n_bins] + self.level[0]
         noise = base + out[:, cfg.n_bins:] + self.level[1]
         if cfg.voiced_noise_db:
-            noise = noise + (frames[:, cfg.vuv:cfg.vuv + 1] > 0.5) * (cfg.voiced_noise_db * math.log(10) / 20)
+            noise = noise + cfg.voiced(frames)[:, None, :] * (cfg.voiced_noise_db * math.log(10) / 20)
         return harm.clamp(max=10.0), noise.clamp(max=10.0)
 
     def excitation(self, frames: torch.Tensor) -> torch.Tensor:
@@ -183,7 +183,7 @@ class NeuralSourceFilter(nn.Module):
         cfg = self.cfg
         hop = cfg.hop_length
         f0 = torch.exp(frames[:, cfg.lf0].double()).clamp(cfg.f0_floor, cfg.f0_ceil)
-        voiced = (frames[:, cfg.vuv] > 0.5).double()
+        voiced = cfg.voiced(frames).double()
         f0_s = upsample(f0, hop)
         phi = torch.remainder(torch.cumsum(2 * math.pi * f0_s / cfg.sample_rate, dim=-1), 2 * math.pi)
         k = torch.floor(0.98 * cfg.sample_rate / 2 / f0_s)

@@ -62,6 +62,11 @@ class WorldFrameLayout:
         """Row of the voicing flag."""
         return self.n_mels + 1
 
+    def voiced(self, frames):
+        """(..., dim, T) frames, numpy or torch -> (..., T) booleans: where the voicing flag says voiced
+        (analysed frames carry 0 or 1, sampled ones anything near them; above one half is voiced)."""
+        return frames[..., self.vuv, :] > 0.5
+
 
 @dataclass(frozen=True)
 class WorldConfig(WorldFrameLayout):
@@ -164,7 +169,7 @@ def synthesise(frames: torch.Tensor | np.ndarray, cfg: WorldConfig) -> np.ndarra
     x = np.asarray(frames.detach().cpu() if torch.is_tensor(frames) else frames, dtype=np.float64).T
     n = x.shape[0]
     sp = bands_to_envelope(x[:, : cfg.n_mels], cfg)
-    voiced = x[:, cfg.vuv] > 0.5
+    voiced = cfg.voiced(x.T)
     f0 = np.where(voiced, np.exp(np.clip(x[:, cfg.lf0], math.log(cfg.f0_floor), math.log(cfg.f0_ceil))), 0.0)
     coded = np.ascontiguousarray(np.minimum(x[:, cfg.vuv + 1:], 0.0))  # aperiodicity is at most 1 (0 dB)
     ap = pw.decode_aperiodicity(coded, cfg.sample_rate, cfg.fft_size)
@@ -182,7 +187,7 @@ def f0_hz(frames: torch.Tensor | np.ndarray, cfg: WorldConfig) -> np.ndarray:
     This is the model's own pitch (what synthesis voices), not an estimate from the waveform."""
     f = frames.detach().cpu().numpy() if torch.is_tensor(frames) else np.asarray(frames)
     hz = np.exp(f[cfg.lf0].astype(np.float64))
-    return np.where(f[cfg.vuv] > 0.5, hz, np.nan)
+    return np.where(cfg.voiced(f), hz, np.nan)
 
 
 def median_over_frames(x: torch.Tensor, width: int) -> torch.Tensor:
