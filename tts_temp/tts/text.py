@@ -173,15 +173,15 @@ class FrontEnd:
         """The text as it will be said (numbers, abbreviations... written out): what length is measured on."""
         return normalise(text)
 
-    def symbols(self, text: str, normalised: bool = False) -> list[str]:
-        """Text -> list of symbols (clause punctuation kept, unknown symbols dropped with a warning).
-        `normalised`: the text is already `spoken()`'s output (normalising twice is not always a no-op)."""
-        out, dropped = self._symbols(text if normalised else normalise(text))
+    def symbols(self, text: str) -> list[str]:
+        """Text -> list of symbols (clause punctuation kept, unknown symbols dropped with a warning)."""
+        out, dropped = self._symbols(normalise(text))
         _warn_dropped(dropped)
         return out
 
     def _symbols(self, spoken: str) -> tuple[list[str], set[str]]:
-        """`spoken()`'s output -> (symbols, the characters dropped as unknown), without a warning."""
+        """`spoken()`'s output -> (symbols, the characters dropped as unknown), without a warning; not
+        normalised again (normalising twice is not always a no-op)."""
         out: list[str] = []
         dropped: set[str] = set()
         for words, punct in clauses(spoken):
