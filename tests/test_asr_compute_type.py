@@ -13,7 +13,7 @@ from asr_fixtures import CLIPS, DATA, base_model, cache_dir, clip, minute_of_spe
 from tts_temp.asr import transcribe
 from tts_temp.asr.decoder_plan import DecoderPlan
 from tts_temp.asr.inference import CachedInference, EncodedWindow
-from tts_temp.asr.quantize import Int8Linear, apply_compute_type, check_compute_type
+from tts_temp.asr.quantize import Int8EncoderMLP, Int8Linear, apply_compute_type, check_compute_type
 from tts_temp.asr.weights import load_model
 from tts_temp.cli import main
 from tts_temp.score import edit_distance, whisper_normalise as normalise
@@ -80,6 +80,27 @@ def test_row_scales_are_each_rows_largest_magnitude():
     scale = x.abs().amax(dim=-1, keepdim=True).clamp_min(torch.finfo(torch.float32).tiny)
     want = torch.ops.quantized.linear_dynamic(x / scale, lin._packed, lin.reduce_range).sub_(bias).mul_(scale).add_(bias)
     assert torch.equal(lin(x), want)
+
+
+def test_int8_encoder_mlp_writing_over_its_temporaries_gives_whisper_order_bit_for_bit():
+    """The encoder's MLP runs its GELU and fc2's row scaling in place (Int8EncoderMLP): the encoder's
+    output on a real window equals the stock Sequential's exactly, and the MLP's input is untouched."""
+    m = int8_model()
+    assert all(type(b.mlp) is Int8EncoderMLP for b in m.encoder.blocks)
+    mel = window_mel(CLIPS[0])[None]
+    x = torch.randn(1, 1500, m.dims.n_audio_state, generator=torch.Generator().manual_seed(2))
+    kept = x.clone()
+    with torch.no_grad():
+        fast, fast_mlp = m.encoder(mel), m.encoder.blocks[0].mlp(x)
+        assert torch.equal(x, kept)
+        try:
+            for b in m.encoder.blocks:
+                b.mlp.__class__ = nn.Sequential
+            stock, stock_mlp = m.encoder(mel), m.encoder.blocks[0].mlp(x)
+        finally:
+            for b in m.encoder.blocks:
+                b.mlp.__class__ = Int8EncoderMLP
+    assert torch.equal(fast, stock) and torch.equal(fast_mlp, stock_mlp)
 
 
 def test_int8_model_scales_encoder_rows_and_not_decoder_rows():

@@ -92,7 +92,8 @@ def _quantize_rows(weight: Tensor) -> Tensor:
         return torch._make_per_channel_quantized_tensor(ints, scale, zero, 0)
 
 
-def _row_scaled(op: Callable, packed: Tensor, reduce_range: bool, bias: Tensor | None) -> Callable[[Tensor], Tensor]:
+def _row_scaled(op: Callable, packed: Tensor, reduce_range: bool, bias: Tensor | None,
+                overwrite: bool = False) -> Callable[[Tensor], Tensor]:
     """fbgemm's dynamic product with one activation scale per row, as CTranslate2's int8.
 
     Why: fbgemm quantises the whole input with one range, so in an encoder window (1,500 frames) a
@@ -102,7 +103,9 @@ def _row_scaled(op: Callable, packed: Tensor, reduce_range: bool, bias: Tensor |
     that all span [-1, 1], and the result is scaled back: y = (W (x / s) + b - b) s + b. One row is
     passed as it is (its range is the tensor's). It costs two passes over the input and three over
     the output (5-30 % of an encoder product), so the decoder, whose rows are one text's positions
-    or beams of similar range, keeps fbgemm's one range (`Int8Linear.row_scaled`)."""
+    or beams of similar range, keeps fbgemm's one range (`Int8Linear.row_scaled`).
+    `overwrite`: divide x in place (the caller's temporary, read by nobody after: `Int8EncoderMLP`),
+    the same numbers without a second tensor of x's size."""
     tiny = torch.finfo(torch.float32).tiny
 
     def product(x: Tensor) -> Tensor:
@@ -110,7 +113,7 @@ def _row_scaled(op: Callable, packed: Tensor, reduce_range: bool, bias: Tensor |
             return op(x, packed, reduce_range)
         # the largest magnitude, max(max, -min): |x|'s amax exactly, without writing |x| out
         scale = torch.maximum(x.amax(dim=-1, keepdim=True), x.amin(dim=-1, keepdim=True).neg_()).clamp_min_(tiny)
-        y = op(x / scale, packed, reduce_range)
+        y = op(x.div_(scale) if overwrite else x / scale, packed, reduce_range)
         if bias is None:
             return y.mul_(scale)
         return y.sub_(bias).mul_(scale).add_(bias)
@@ -139,13 +142,32 @@ class Int8Linear(nn.Module):
             flat = flat.float()
         return self.function()(flat).view(*x.shape[:-1], self.out_features)
 
-    def function(self) -> Callable[[Tensor], Tensor]:
+    def function(self, overwrite: bool = False) -> Callable[[Tensor], Tensor]:
         """The product as a bare call for the decoding loop (decoder_plan.py): float32 input of any
-        shape (..., in_features), no module call, no reshapes."""
+        shape (..., in_features), no module call, no reshapes. `overwrite`: the call may write over
+        its input (row scaling in place, `_row_scaled`); only for a temporary nobody reads after."""
         op, packed, reduce_range = torch.ops.quantized.linear_dynamic.default, self._packed, self.reduce_range
         if self.row_scaled:
-            return _row_scaled(op, packed, reduce_range, self._bias)
+            return _row_scaled(op, packed, reduce_range, self._bias, overwrite)
         return lambda x: op(x, packed, reduce_range)
+
+
+class Int8EncoderMLP(nn.Sequential):
+    """whisper's MLP (Linear, GELU, Linear) over an int8 encoder's window, its temporaries written
+    over: the GELU in place on fc1's output, and fc2's row scaling in place on that (`overwrite`).
+
+    Why: a 30 s window is 1,500 rows of 4 x n_state; stock order holds fc1's output, the GELU's and
+    fc2's scaled copy at once (base: three tensors of 12 MB). glibc keeps such freed blocks in its
+    heap, so the window's peak memory follows them (docs/benchmarks.md). The numbers are the same
+    bit for bit: the same GELU kernel and the same division, written to another place."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        fc1, gelu, fc2 = self
+        if not (isinstance(fc1, Int8Linear) and isinstance(gelu, nn.GELU) and gelu.approximate == "none"
+                and isinstance(fc2, Int8Linear)):
+            return super().forward(x)
+        h = torch.ops.aten.gelu_(fc1(x))
+        return fc2.function(overwrite=True)(h.view(-1, fc2.in_features)).view(*h.shape[:-1], fc2.out_features)
 
     def extra_repr(self) -> str:
         bits = 7 if self.reduce_range else 8
@@ -197,6 +219,9 @@ def quantize_linears(model: Whisper, take: Take | None = None) -> None:
             for child, layer in list(module.named_children()):
                 if isinstance(layer, nn.Linear):
                     swap(module, child, ".".join(filter(None, (side, name, child))))
+    for block in model.encoder.blocks:   # whisper's own Sequential, its temporaries written over
+        if type(block.mlp) is nn.Sequential:
+            block.mlp.__class__ = Int8EncoderMLP
 
 
 def _linears_quantized(model: Whisper) -> bool:
