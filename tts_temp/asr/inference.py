@@ -38,7 +38,8 @@ class EncodedWindow:
         if features.device.type == "cpu":
             # the encoder's freed temporaries (tens of MB a window) would stay resident in glibc's
             # heap beside what decoding allocates; handing them back lowers a transcription's peak
-            # memory (base int8: 312 -> 292 MB over five runs) for ~1 % of its time (docs/benchmarks.md)
+            # memory (base int8 greedy, with the in-place MLP: 298-342 MB -> 281-305) for ~1 % of its time
+            # (docs/benchmarks.md)
             trim_heap()
         return cls.from_features(model, features)
 
