@@ -221,7 +221,7 @@ def _projection(model: Whisper, dtype: torch.dtype) -> Product:
         return FloatProjection(embedding, dtype, getattr(getattr(model, "kernels", None), "pack_projection", True))
     source = fingerprint(embedding)
     if getattr(int8, "source", None) != source:
-        int8 = type(int8)(embedding, None)
+        int8 = type(int8)(embedding, None, row_scaled=int8.row_scaled)
         int8.source = source
         model.decoder.int8_projection = int8
     return int8.function()

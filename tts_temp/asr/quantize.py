@@ -12,7 +12,7 @@ decoder an int8 copy of the output projection (`model.decoder.int8_projection`, 
 checkpoint's half precision when the loader quantises while loading: `quantize_linears`, weights.py).
 The kernels are PyTorch's own fbgemm dynamic-quantisation ops (`quantized::linear_prepack` /
 `quantized::linear_dynamic`): int8 weights per output channel (symmetric), activations
-quantised per call from their own range, int32 accumulation, float32 out. They ship inside the
+quantised from their own range with one scale per row (`_row_scaled`), int32 accumulation, float32 out. They ship inside the
 torch wheel we already depend on (no new package) and run on any x86-64 CPU (AVX2, AVX-512,
 VNNI). docs/benchmarks.md has the measurements behind the choice.
 
@@ -102,8 +102,12 @@ def _row_scaled(op: Callable, packed: Tensor, reduce_range: bool, bias: Tensor |
     Each row is divided by its own largest magnitude before the call, which then quantises rows
     that all span [-1, 1], and the result is scaled back: y = (W (x / s) + b - b) s + b. One row is
     passed as it is (its range is the tensor's). It costs two passes over the input and three over
-    the output (5-30 % of an encoder product), so the decoder, whose rows are one text's positions
-    or beams of similar range, keeps fbgemm's one range (`Int8Linear.row_scaled`).
+    the output (5-30 % of an encoder product). Every product of a model scales per row, the
+    decoder's too: its first call holds the prompt's positions, the first of which carries
+    activations far larger than the text's, and its beams or best-of samples are separate texts
+    whose ranges should not set each other's step (with one range per call, base's greedy decoding
+    skipped a sentence of the benchmark clip, and tiny.en's beam search read it as four windows
+    instead of three; docs/benchmarks.md).
     `overwrite`: divide x in place (the caller's temporary, read by nobody after: `Int8EncoderMLP`),
     the same numbers without a second tensor of x's size."""
     tiny = torch.finfo(torch.float32).tiny
@@ -123,12 +127,13 @@ def _row_scaled(op: Callable, packed: Tensor, reduce_range: bool, bias: Tensor |
 
 class Int8Linear(nn.Module):
     """y = x W^T + b with W stored as int8 per output channel (fbgemm, dynamic activations with one
-    scale per row: `_row_scaled`)."""
+    scale per row, `_row_scaled`, as every layer of a model has; `row_scaled=False`: fbgemm's one
+    range per call)."""
 
     def __init__(self, weight: Tensor, bias: Tensor | None, row_scaled: bool = False):
         super().__init__()
         self.in_features, self.out_features = weight.shape[1], weight.shape[0]
-        self.row_scaled = row_scaled   # one activation scale per row (the encoder's), else per call
+        self.row_scaled = row_scaled   # one activation scale per row (a model's layers), else per call
         qweight = _quantize_rows(weight.detach())
         b = None if bias is None else bias.detach().float()
         self._packed = torch.ops.quantized.linear_prepack(qweight, b)
@@ -204,16 +209,16 @@ def quantize_linears(model: Whisper, take: Take | None = None) -> None:
 
     def swap(parent: nn.Module, child: str, prefix: str) -> None:
         linear = getattr(parent, child)
-        # the encoder's 1,500 frames of mixed loudness get one activation scale each (_row_scaled)
+        # frames, prompt positions and beams of mixed loudness get one activation scale each (_row_scaled)
         setattr(parent, child, Int8Linear(weight(f"{prefix}.weight", linear.weight),
-                                          weight(f"{prefix}.bias", linear.bias), prefix.startswith("encoder.")))
+                                          weight(f"{prefix}.bias", linear.bias), row_scaled=True))
 
     for i, block in enumerate(model.decoder.blocks):  # the self-attention's q, k, v stacked, then each
         attn, prefix = block.attn, f"decoder.blocks.{i}.attn"
         q, k, v = (weight(f"{prefix}.{n}.weight", getattr(attn, n).weight) for n in ("query", "key", "value"))
         qb, vb = weight(f"{prefix}.query.bias", attn.query.bias), weight(f"{prefix}.value.bias", attn.value.bias)
-        attn.int8_qkv = Int8Linear(*stack_qkv(q, qb, k, v, vb))
-        attn.query, attn.key, attn.value = Int8Linear(q, qb), Int8Linear(k, None), Int8Linear(v, vb)
+        attn.int8_qkv = Int8Linear(*stack_qkv(q, qb, k, v, vb), row_scaled=True)
+        attn.query, attn.key, attn.value = (Int8Linear(w, b, row_scaled=True) for w, b in ((q, qb), (k, None), (v, vb)))
     for side in ("encoder", "decoder"):
         for name, module in list(getattr(model, side).named_modules()):
             for child, layer in list(module.named_children()):
@@ -255,7 +260,7 @@ def apply_compute_type(model: Whisper, compute_type: str | None, device: str | t
         if not _linears_quantized(model):  # the loader may have done it while loading (weights.py)
             quantize_linears(model)
         # the decoder plan remakes this copy whenever the embedding changes (decoder_plan.py)
-        model.decoder.int8_projection = Int8Linear(model.decoder.token_embedding.weight, None)
+        model.decoder.int8_projection = Int8Linear(model.decoder.token_embedding.weight, None, row_scaled=True)
         model.decoder.int8_projection.source = fingerprint(model.decoder.token_embedding.weight)
     model.compute_type = ct
     # attention dtypes (int8) and packing (float32): what measured faster on this CPU (kernels.py)
