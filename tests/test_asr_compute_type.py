@@ -13,7 +13,7 @@ from asr_fixtures import CLIPS, DATA, base_model, cache_dir, clip, minute_of_spe
 from tts_temp.asr import transcribe
 from tts_temp.asr.decoder_plan import DecoderPlan
 from tts_temp.asr.inference import CachedInference, EncodedWindow
-from tts_temp.asr.quantize import Int8EncoderMLP, Int8Linear, apply_compute_type, check_compute_type
+from tts_temp.asr.quantize import FEW_ROWS, Int8EncoderMLP, Int8Linear, apply_compute_type, check_compute_type
 from tts_temp.asr.weights import load_model
 from tts_temp.cli import main
 from tts_temp.score import edit_distance, whisper_normalise as normalise
@@ -50,7 +50,7 @@ def test_encoder_products_give_each_row_its_own_activation_scale():
     does: that made base's int8 greedy decoding loop); one row is computed exactly as before."""
     gen = torch.Generator().manual_seed(0)
     weight, bias = torch.randn(64, 128, generator=gen) * 0.1, torch.randn(64, generator=gen) * 0.1
-    x = torch.randn(6, 128, generator=gen)
+    x = torch.randn(FEW_ROWS + 4, 128, generator=gen)
     x[0] *= 1000.0
     exact = F.linear(x, weight, bias)
 
@@ -59,9 +59,9 @@ def test_encoder_products_give_each_row_its_own_activation_scale():
 
     assert quiet_error(Int8Linear(weight, bias, row_scaled=True)) < 0.02
     assert quiet_error(Int8Linear(weight, bias)) > 0.2
-    for b in (bias, None):
-        one = x[1:2]
-        assert torch.equal(Int8Linear(weight, b, row_scaled=True)(one), Int8Linear(weight, b)(one))
+    for b in (bias, None):   # one row, and a decoding step's few rows: one range for the call
+        for few in (x[1:2], x[:FEW_ROWS]):
+            assert torch.equal(Int8Linear(weight, b, row_scaled=True)(few), Int8Linear(weight, b)(few))
     zero = torch.zeros(3, 128)
     assert torch.equal(Int8Linear(weight, bias, row_scaled=True)(zero), bias.expand(3, -1))
 
@@ -71,7 +71,7 @@ def test_row_scales_are_each_rows_largest_magnitude():
     value, a positive one, zeros and -0.0 give the product of x / |x|.amax, bit for bit."""
     gen = torch.Generator().manual_seed(4)
     weight, bias = torch.randn(64, 128, generator=gen) * 0.1, torch.randn(64, generator=gen) * 0.1
-    x = torch.randn(6, 128, generator=gen)
+    x = torch.randn(FEW_ROWS + 4, 128, generator=gen)
     x[0, 5], x[1, 9] = -40.0, 40.0
     x[2] = 0.0
     x[3] = -0.0

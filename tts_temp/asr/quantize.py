@@ -92,6 +92,9 @@ def _quantize_rows(weight: Tensor) -> Tensor:
         return torch._make_per_channel_quantized_tensor(ints, scale, zero, 0)
 
 
+FEW_ROWS = 8  # calls of at most this many rows keep one range per call (_row_scaled)
+
+
 def _row_scaled(op: Callable, packed: Tensor, reduce_range: bool, bias: Tensor | None,
                 overwrite: bool = False) -> Callable[[Tensor], Tensor]:
     """fbgemm's dynamic product with one activation scale per row, as CTranslate2's int8.
@@ -100,21 +103,24 @@ def _row_scaled(op: Callable, packed: Tensor, reduce_range: bool, bias: Tensor |
     loud frame sets the step for the quiet ones; on base that made greedy decoding loop on the
     benchmark clip (a 30 s window of repeated words; text equal to float32's with per-row scales).
     Each row is divided by its own largest magnitude before the call, which then quantises rows
-    that all span [-1, 1], and the result is scaled back: y = (W (x / s) + b - b) s + b. One row is
-    passed as it is (its range is the tensor's). It costs two passes over the input and three over
-    the output (5-30 % of an encoder product). Every product of a model scales per row, the
-    decoder's too: its first call holds a window's prompt, positions whose largest values differ by
-    up to ~3x, and its beams or best-of samples are separate texts whose ranges should not set each
-    other's step. Per row, a prompt's products are closer to float32 (mean relative error 1.6 %
-    against 2.2 % per call, tiny.en and base); with one range per call base's greedy decoding
-    skipped a sentence of the benchmark clip, and tiny.en's beam search read it as four windows
-    instead of three (docs/benchmarks.md).
+    that all span [-1, 1], and the result is scaled back: y = (W (x / s) + b - b) s + b. It costs
+    two passes over the input and three over the output (5-30 % of an encoder product).
+    Every layer of a model scales per row: the encoder's frames, the audio features the decoder's
+    cross-attention keys are made of, and a window's prompt, whose positions' largest values differ
+    by up to ~3x (per row its products are closer to float32: mean relative error 1.6 % against
+    2.2 % per call, tiny.en and base; tiny.en's beam search then reads the benchmark clip as three
+    windows, as faster-whisper, instead of four).
+    A call of at most FEW_ROWS rows (a decoding step: one text, or its beams or best-of samples) is
+    passed as it is, one range for the call: there the scaling's six small ops doubled a product's
+    time (5 rows: 17 -> 37 us, 5 % of a beam search). On the benchmark clip the text is the same
+    either way but for base's greedy decoding, which with per-row steps keeps a sentence that
+    float32 and stock whisper skip (docs/benchmarks.md).
     `overwrite`: divide x in place (the caller's temporary, read by nobody after: `Int8EncoderMLP`),
     the same numbers without a second tensor of x's size."""
     tiny = torch.finfo(torch.float32).tiny
 
     def product(x: Tensor) -> Tensor:
-        if x.numel() == x.shape[-1]:
+        if x.numel() <= FEW_ROWS * x.shape[-1]:
             return op(x, packed, reduce_range)
         # the largest magnitude, max(max, -min): |x|'s amax exactly, without writing |x| out
         scale = torch.maximum(x.amax(dim=-1, keepdim=True), x.amin(dim=-1, keepdim=True).neg_()).clamp_min_(tiny)
