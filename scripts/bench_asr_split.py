@@ -19,12 +19,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from whisper.audio import SAMPLE_RATE
 
 from bench_asr import ct2_dir, speech_clip
 from tts_temp.asr import kernels, load_model, packaged, transcribe
 from tts_temp.asr.weights import BUNDLED
-
-SAMPLE_RATE = 16000
 
 
 @dataclass

@@ -104,8 +104,10 @@ def test_int8_encoder_mlp_writing_over_its_temporaries_gives_whisper_order_bit_f
 
 
 def test_int8_model_scales_every_products_rows():
-    """Encoder frames, the decoder's prompt positions and beams, and the projection: one activation
-    scale per row everywhere (quantize._row_scaled), as CTranslate2's int8."""
+    """Every int8 layer, the encoder's, the decoder's (the stacked q/k/v too) and the projection, is
+    row-scaled (quantize._row_scaled, as CTranslate2's int8): a call of many rows (frames, a prompt's
+    positions) gets one activation scale per row; a decoding step's few rows share one range
+    (FEW_ROWS, tested above)."""
     m = int8_model()
     encoder = [mod for mod in m.encoder.modules() if isinstance(mod, Int8Linear)]
     decoder = [mod for mod in m.decoder.modules() if isinstance(mod, Int8Linear)]

@@ -173,11 +173,14 @@ class Int8EncoderMLP(nn.Sequential):
     heap, so the window's peak memory follows them (docs/benchmarks.md). The numbers are the same
     bit for bit: the same GELU kernel and the same division, written to another place."""
 
+    @staticmethod
+    def fits(mlp: nn.Module) -> bool:
+        """Whether `mlp` is whisper's Sequential of two int8 products around an exact GELU."""
+        return (type(mlp) is nn.Sequential and len(mlp) == 3 and isinstance(mlp[0], Int8Linear)
+                and type(mlp[1]) is nn.GELU and mlp[1].approximate == "none" and isinstance(mlp[2], Int8Linear))
+
     def forward(self, x: Tensor) -> Tensor:
-        fc1, gelu, fc2 = self
-        if not (isinstance(fc1, Int8Linear) and isinstance(gelu, nn.GELU) and gelu.approximate == "none"
-                and isinstance(fc2, Int8Linear)):
-            return super().forward(x)
+        fc1, _, fc2 = self
         h = torch.ops.aten.gelu_(fc1(x))
         return fc2.function(overwrite=True)(h.view(-1, fc2.in_features)).view(*h.shape[:-1], fc2.out_features)
 
@@ -232,7 +235,7 @@ def quantize_linears(model: Whisper, take: Take | None = None) -> None:
                 if isinstance(layer, nn.Linear):
                     swap(module, child, ".".join(filter(None, (side, name, child))))
     for block in model.encoder.blocks:   # whisper's own Sequential, its temporaries written over
-        if type(block.mlp) is nn.Sequential:
+        if Int8EncoderMLP.fits(block.mlp):
             block.mlp.__class__ = Int8EncoderMLP
 
 
